@@ -1,0 +1,1066 @@
+package detect
+
+import (
+	"fmt"
+	"math"
+	"math/bits"
+	"net/netip"
+	"slices"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"github.com/knockwatch/knockwatch/internal/alert"
+	"github.com/knockwatch/knockwatch/internal/config"
+	"github.com/knockwatch/knockwatch/internal/event"
+	"github.com/knockwatch/knockwatch/internal/state"
+)
+
+// The sequence detector finds knock sequences: ordered runs of attempts on
+// distinct closed ports from one source to one host, with gaps from well
+// under a millisecond (the knock client) to tens of seconds (a person).
+//
+// Per source it keeps one burst: the attempts whose gaps stay below MaxGap.
+// A burst is judged once the source has been quiet for a settle time that
+// adapts to the burst's own pace (three times its largest gap, at least
+// SettleMin), or at once when the source makes a successful connection to a
+// host it was knocking on. Judging splits the burst by destination into runs
+// and scores each run against scan-likeness and retry-likeness. A run that
+// grows after it was reported (a slow knock with an irregular pause) is
+// reported again, superseding the first alert; so is a knock whose
+// connection arrives after it was reported but within FollowWindow.
+
+const (
+	// burstCap is the number of attempts a burst keeps. A knock has at most
+	// 16 ports, so a burst that overflows is a scan whatever it holds.
+	burstCap = 16
+	// burstDsts is the number of destinations a burst keeps apart; a source
+	// knocking more hosts at once is sweeping.
+	burstDsts = 4
+	// retransmitWindow merges a repeated SYN from the same source port (a
+	// TCP retransmission) into the first attempt.
+	retransmitWindow = 3 * int64(time.Second)
+	// periodicGap is the longest interval between repeats of one run for
+	// it to look like a health check rather than a knock used again.
+	periodicGap = 2 * int64(time.Minute)
+)
+
+type attempt struct {
+	t      int64
+	index  uint64
+	input  uint32
+	port   uint16 // destination port; ICMP type<<8|code
+	sport  uint16
+	proto  event.Proto
+	shape  event.Shape
+	dst    uint8
+	eflags event.Flags
+}
+
+type phase uint8
+
+const (
+	phaseNone    phase = iota
+	phaseOpen          // attempts arriving; judged at the settle deadline
+	phaseSettled       // judged; kept until MaxGap in case it grows
+)
+
+type burst struct {
+	att      [burstCap]attempt
+	n        uint8
+	overflow uint32 // attempts not kept
+	dsts     [burstDsts]netip.Addr
+	nd       uint8
+	manyDsts bool
+	first    int64
+	last     int64
+	maxGap   int64
+	// reported holds, per destination, the alert last emitted for its run
+	// and how many distinct ports it had.
+	reported      [burstDsts]*alert.Alert
+	reportedPorts [burstDsts]uint8
+}
+
+// knockMemo remembers a reported knock for FollowWindow, so a connection
+// that comes after the burst is gone can still complete it.
+type knockMemo struct {
+	a        *alert.Alert
+	dst      netip.Addr
+	last     int64
+	followed bool
+}
+
+// sigMemo remembers a run's signature (destination and ordered ports), to
+// tell a recurring knock from a periodic health check.
+type sigMemo struct {
+	sig   uint64
+	first int64
+	last  int64
+	count uint16
+}
+
+type seqSource struct {
+	gen      uint32
+	phase    phase
+	deadline int64
+	queued   bool
+	b        burst
+
+	// Scan-likeness over ScanHorizon, in two epochs so the count does not
+	// fall to zero at an epoch edge: hashed sets of ports and hosts.
+	epochStart  int64
+	ports       [2][8]uint64
+	hosts       [2]uint64
+	scanEpoch   int64 // epoch in which a scan finding was last emitted
+	scanEmitted bool
+
+	knocks [2]knockMemo
+	sigs   [4]sigMemo
+}
+
+// Sequence is the knock-sequence detector of one shard.
+type Sequence struct {
+	cfg    config.Sequence
+	allow  config.Allowlist
+	auth   []config.Authorized
+	deps   Deps
+	table  *state.Table[seqSource]
+	queue  deadlineQueue
+	gen    uint32
+	now    int64
+	tmpRun []attempt
+
+	sources   atomic.Int64
+	evictions atomic.Uint64
+}
+
+var _ Detector = (*Sequence)(nil)
+
+// seqEntryBytes estimates the memory of one source: the slot, the index map
+// entry and a share of reported alerts.
+var seqEntryBytes = int64(unsafe.Sizeof(seqSource{})) + 96
+
+// NewSequence makes the detector for one of shards shards; the state cap of
+// the configuration is shared equally between shards.
+func NewSequence(cfg config.Config, shards int, deps Deps) *Sequence {
+	if shards < 1 {
+		shards = 1
+	}
+	capacity := int(int64(cfg.State.MaxBytes) / seqEntryBytes / int64(shards))
+	d := &Sequence{
+		cfg:   cfg.Sequence,
+		allow: cfg.Allowlist,
+		auth:  cfg.Authorized,
+		deps:  deps,
+		table: state.New[seqSource](capacity),
+	}
+	d.table.OnEvict = d.evict
+	return d
+}
+
+// Stats reports state size and evictions.
+func (d *Sequence) Stats() Stats {
+	return Stats{Name: "sequence", Sources: d.sources.Load(), Capacity: int64(d.table.Cap()), Evictions: d.evictions.Load()}
+}
+
+func (d *Sequence) trace(src netip.Addr, format string, args ...any) {
+	if d.deps.Trace.On(src) {
+		d.deps.Trace.Addf(time.Unix(0, d.now).UTC().Format("2006-01-02T15:04:05.000Z") + " sequence: " + fmt.Sprintf(format, args...))
+	}
+}
+
+// isAttempt reports whether ev is an attempt to reach a port that was not
+// open to the source: a TCP packet opening a connection (SYN, or the
+// SYN-less probes of FIN/NULL/XMAS scans, but not ACK or RST traffic), a
+// UDP datagram or an ICMP request.
+func isAttempt(ev *event.Event) bool {
+	if ev.Action == event.ActionAllowed {
+		return false
+	}
+	switch ev.Proto {
+	case event.ProtoTCP:
+		return ev.TCPFlags&(event.FlagACK|event.FlagRST) == 0
+	case event.ProtoUDP:
+		return true
+	case event.ProtoICMP:
+		return ev.ICMPType == 8 || ev.ICMPType == 13 || ev.ICMPType == 15 || ev.ICMPType == 17
+	case event.ProtoICMPv6:
+		return ev.ICMPType == 128
+	}
+	return false
+}
+
+// isConnection reports whether ev is a successful connection: an allowed
+// record that opens (or summarizes) a flow. Mid-stream packets logged by an
+// accept rule are not new connections.
+func isConnection(ev *event.Event) bool {
+	if ev.Action != event.ActionAllowed {
+		return false
+	}
+	switch ev.Proto {
+	case event.ProtoTCP:
+		return ev.TCPFlags == 0 || (ev.TCPFlags&event.FlagSYN != 0 && ev.TCPFlags&event.FlagACK == 0)
+	case event.ProtoUDP:
+		return true
+	}
+	return false
+}
+
+func portKey(ev *event.Event) uint16 {
+	if ev.Proto == event.ProtoICMP || ev.Proto == event.ProtoICMPv6 {
+		return uint16(ev.ICMPType)<<8 | uint16(ev.ICMPCode)
+	}
+	return ev.DstPort
+}
+
+// Observe processes one event.
+func (d *Sequence) Observe(ev *event.Event) {
+	if ev.Kind != event.KindAttempt || !ev.Src.IsValid() {
+		return
+	}
+	if ev.Time > d.now {
+		d.now = ev.Time
+	}
+	switch {
+	case isAttempt(ev):
+		d.observeAttempt(ev)
+	case isConnection(ev):
+		d.observeConnection(ev)
+	}
+}
+
+func (d *Sequence) observeAttempt(ev *event.Event) {
+	i, created := d.table.Insert(state.KeyOf(ev.Src))
+	s := d.table.At(i)
+	if created {
+		d.gen++
+		s.gen = d.gen
+		d.sources.Store(int64(d.table.Len()))
+	}
+	t := ev.Time
+	// A burst ends when the pause before this attempt is too long, or when
+	// it has gone on longer than any knock takes.
+	if s.phase != phaseNone && (t-s.b.last > int64(d.cfg.MaxGap) || t-s.b.first > int64(d.cfg.MaxSpan)) {
+		if s.phase == phaseOpen {
+			d.judge(ev.Src, s, nil)
+		}
+		d.closeBurst(s)
+	}
+	d.countHorizon(s, ev, t)
+
+	b := &s.b
+	if s.phase == phaseNone {
+		b.first, b.last, b.maxGap = t, t, 0
+		s.phase = phaseOpen
+	}
+	if gap := t - b.last; gap > b.maxGap {
+		b.maxGap = gap
+	}
+	if t > b.last {
+		b.last = t
+	}
+	s.phase = phaseOpen
+	d.store(s, ev)
+
+	settle := max(3*b.maxGap, int64(d.cfg.SettleMin))
+	settle = min(settle, int64(d.cfg.MaxGap))
+	s.deadline = b.last + settle
+	d.schedule(i, s)
+	if d.deps.Trace.On(ev.Src) {
+		d.trace(ev.Src, "attempt %s %d/%s -> %s (burst of %d, judged after %s of quiet)", ev.Action, ev.DstPort, ev.Proto, ev.Dst, int(b.n)+int(b.overflow), time.Duration(settle))
+	}
+}
+
+// store adds an attempt to the burst, folding retransmissions into the
+// first copy and counting what does not fit.
+func (d *Sequence) store(s *seqSource, ev *event.Event) {
+	b := &s.b
+	di := -1
+	for k := 0; k < int(b.nd); k++ {
+		if b.dsts[k] == ev.Dst {
+			di = k
+			break
+		}
+	}
+	if di < 0 {
+		if int(b.nd) == burstDsts {
+			b.manyDsts = true
+			b.overflow++
+			return
+		}
+		di = int(b.nd)
+		b.dsts[di] = ev.Dst
+		b.nd++
+	}
+	port := portKey(ev)
+	if ev.Proto == event.ProtoTCP {
+		for k := 0; k < int(b.n); k++ {
+			a := &b.att[k]
+			if int(a.dst) == di && a.port == port && a.proto == ev.Proto && a.sport == ev.SrcPort && ev.Time-a.t < retransmitWindow {
+				return
+			}
+		}
+	}
+	if int(b.n) == burstCap {
+		b.overflow++
+		return
+	}
+	b.att[b.n] = attempt{
+		t: ev.Time, index: ev.Origin.Index, input: ev.Origin.Input,
+		port: port, sport: ev.SrcPort, proto: ev.Proto, shape: ev.Shape,
+		dst: uint8(di), eflags: ev.Flags,
+	}
+	b.n++
+}
+
+// countHorizon adds the attempt to the source's scan-likeness sets.
+func (d *Sequence) countHorizon(s *seqSource, ev *event.Event, t int64) {
+	epoch := int64(d.cfg.ScanHorizon) / 2
+	switch {
+	case s.epochStart == 0 || t-s.epochStart >= 2*epoch:
+		s.ports = [2][8]uint64{}
+		s.hosts = [2]uint64{}
+		s.epochStart = t
+	case t-s.epochStart >= epoch:
+		s.ports[1] = s.ports[0]
+		s.ports[0] = [8]uint64{}
+		s.hosts[1] = s.hosts[0]
+		s.hosts[0] = 0
+		s.epochStart = t
+	}
+	h := mix64(uint64(portKey(ev)) | uint64(ev.Proto)<<16)
+	s.ports[0][h>>61] |= 1 << (h & 63)
+	dh := addrHash(ev.Dst)
+	s.hosts[0] |= 1 << (dh & 63)
+}
+
+func (s *seqSource) horizonPorts() int {
+	n := 0
+	for k := 0; k < 8; k++ {
+		n += bits.OnesCount64(s.ports[0][k] | s.ports[1][k])
+	}
+	return n
+}
+
+func (s *seqSource) horizonHosts() int { return bits.OnesCount64(s.hosts[0] | s.hosts[1]) }
+
+func (d *Sequence) observeConnection(ev *event.Event) {
+	i, ok := d.table.Peek(state.KeyOf(ev.Src))
+	if !ok {
+		return
+	}
+	s := d.table.At(i)
+	conn := &connInfo{t: ev.Time, dst: ev.Dst, port: ev.DstPort, proto: ev.Proto, origin: ev.Origin}
+	if s.phase != phaseNone && ev.Time-s.b.last <= int64(d.cfg.FollowWindow) {
+		for k := 0; k < int(s.b.nd); k++ {
+			if s.b.dsts[k] == ev.Dst {
+				if d.deps.Trace.On(ev.Src) {
+					d.trace(ev.Src, "connection to %s %d/%s while its burst is pending: judging now", ev.Dst, ev.DstPort, ev.Proto)
+				}
+				d.judge(ev.Src, s, conn)
+				s.phase = phaseSettled
+				s.deadline = s.b.last + int64(d.cfg.MaxGap)
+				d.schedule(i, s)
+				return
+			}
+		}
+	}
+	for k := range s.knocks {
+		m := &s.knocks[k]
+		if m.a == nil || m.followed || m.dst != ev.Dst || ev.Time < m.last || ev.Time-m.last > int64(d.cfg.FollowWindow) {
+			continue
+		}
+		m.followed = true
+		if d.deps.Trace.On(ev.Src) {
+			d.trace(ev.Src, "connection to %s %d/%s %s after the knock reported as %s", ev.Dst, ev.DstPort, ev.Proto, time.Duration(ev.Time-m.last), m.a.ID)
+		}
+		d.emitFollowed(m.a, conn, m.last)
+		return
+	}
+}
+
+type connInfo struct {
+	t      int64
+	dst    netip.Addr
+	port   uint16
+	proto  event.Proto
+	origin event.Origin
+}
+
+// Advance judges bursts whose quiet time has passed and forgets those that
+// can no longer grow.
+func (d *Sequence) Advance(now int64) {
+	if now > d.now {
+		d.now = now
+	}
+	for d.queue.Len() > 0 {
+		top := d.queue.Peek()
+		if top.deadline > now {
+			break
+		}
+		d.queue.Pop()
+		if !d.table.Live(top.slot) {
+			continue
+		}
+		s := d.table.At(top.slot)
+		if s.gen != top.gen {
+			continue
+		}
+		s.queued = false
+		if s.deadline > now {
+			d.schedule(top.slot, s)
+			continue
+		}
+		d.expire(top.slot, s)
+	}
+	d.expireOldest(now, 64)
+}
+
+// expire moves a source along when its deadline passes: an open burst is
+// judged and kept until MaxGap; a settled one is closed.
+func (d *Sequence) expire(i int32, s *seqSource) {
+	switch s.phase {
+	case phaseOpen:
+		d.judge(d.table.KeyAt(i).Addr(), s, nil)
+		s.phase = phaseSettled
+		s.deadline = s.b.last + int64(d.cfg.MaxGap)
+		d.schedule(i, s)
+	case phaseSettled:
+		d.closeBurst(s)
+	}
+}
+
+// expireOldest drops up to limit sources that have been idle longer than
+// anything they hold can matter.
+func (d *Sequence) expireOldest(now int64, limit int) {
+	keep := int64(max(d.cfg.ScanHorizon, d.cfg.FollowWindow))
+	for n := 0; n < limit; n++ {
+		i, ok := d.table.Oldest()
+		if !ok {
+			return
+		}
+		s := d.table.At(i)
+		if now-s.lastActivity() <= keep {
+			return
+		}
+		d.finish(i, s)
+		d.table.Delete(i)
+	}
+	d.sources.Store(int64(d.table.Len()))
+}
+
+func (s *seqSource) lastActivity() int64 {
+	t := s.b.last
+	t = max(t, s.epochStart)
+	for _, m := range s.knocks {
+		t = max(t, m.last)
+	}
+	return t
+}
+
+// finish judges what a source still holds before it is dropped.
+func (d *Sequence) finish(i int32, s *seqSource) {
+	if s.phase == phaseOpen {
+		d.judge(d.table.KeyAt(i).Addr(), s, nil)
+	}
+	s.phase = phaseNone
+}
+
+func (d *Sequence) evict(key state.Key, s *seqSource) {
+	d.evictions.Add(1)
+	if s.phase == phaseOpen {
+		d.judge(key.Addr(), s, nil)
+	}
+}
+
+// Flush judges every pending burst.
+func (d *Sequence) Flush() {
+	d.table.Each(func(i int32) {
+		d.finish(i, d.table.At(i))
+	})
+}
+
+func (d *Sequence) closeBurst(s *seqSource) {
+	s.phase = phaseNone
+	s.b.n, s.b.nd, s.b.overflow, s.b.manyDsts = 0, 0, 0, false
+	s.b.reported = [burstDsts]*alert.Alert{}
+	s.b.reportedPorts = [burstDsts]uint8{}
+}
+
+func (d *Sequence) schedule(i int32, s *seqSource) {
+	if s.queued {
+		return
+	}
+	s.queued = true
+	d.queue.Push(deadlineItem{deadline: s.deadline, slot: i, gen: s.gen})
+}
+
+// runFacts is what judging learns about one run.
+type runFacts struct {
+	seq          []alert.Knock
+	distinct     int
+	attempts     int
+	scan         float64
+	scanReasons  []string
+	retry        bool
+	retryReason  string
+	knockReasons []string
+	confidence   float64
+}
+
+// judge scores the runs of a burst and reports the knocks. conn, if set, is
+// the successful connection that ended the burst; it belongs to the run to
+// its host.
+func (d *Sequence) judge(src netip.Addr, s *seqSource, conn *connInfo) {
+	b := &s.b
+	for di := 0; di < int(b.nd); di++ {
+		run := d.tmpRun[:0]
+		for k := 0; k < int(b.n); k++ {
+			if int(b.att[k].dst) == di {
+				run = append(run, b.att[k])
+			}
+		}
+		d.tmpRun = run
+		if len(run) == 0 {
+			continue
+		}
+		var c *connInfo
+		if conn != nil && conn.dst == b.dsts[di] {
+			c = conn
+		}
+		d.judgeRun(s, src, di, run, c)
+	}
+	// A sweep (one or two ports on many hosts) never makes a run long
+	// enough to judge, so it is reported here.
+	if b.manyDsts || (b.nd > 1 && s.horizonHosts() >= d.cfg.SweepHosts) {
+		d.reportScan(s, src, b.att[0].t, 1, []string{fmt.Sprintf("source touched %d or more hosts", max(s.horizonHosts(), int(b.nd)))}, 0)
+	}
+}
+
+func (d *Sequence) judgeRun(s *seqSource, src netip.Addr, di int, run []attempt, conn *connInfo) {
+	b := &s.b
+	dst := b.dsts[di]
+	tracing := d.deps.Trace.On(src)
+	if distinctPorts(run) < d.cfg.MinPorts {
+		// The common case under load (single probes, spoofed floods): no
+		// allocation, no formatting.
+		if tracing {
+			d.trace(src, "run to %s: %d attempt(s) on %d distinct port(s), fewer than %d: not a knock", dst, len(run), distinctPorts(run), d.cfg.MinPorts)
+		}
+		return
+	}
+	slices.SortStableFunc(run, func(x, y attempt) int {
+		switch {
+		case x.t < y.t:
+			return -1
+		case x.t > y.t:
+			return 1
+		}
+		return 0
+	})
+	f := d.facts(s, src, run)
+	if f.scan >= d.cfg.ScanThreshold {
+		if tracing {
+			d.trace(src, "run to %s %s: scan-likeness %.2f >= %.2f (%s): a scan, not a knock", dst, alert.SequenceString(f.seq), f.scan, d.cfg.ScanThreshold, joinReasons(f.scanReasons))
+		}
+		d.reportScan(s, src, run[0].t, f.scan, f.scanReasons, f.distinct)
+		return
+	}
+	if f.retry {
+		if tracing {
+			d.trace(src, "run to %s %s: %s: not a knock", dst, alert.SequenceString(f.seq), f.retryReason)
+		}
+		return
+	}
+	prev := b.reported[di]
+	if prev != nil && int(b.reportedPorts[di]) == f.distinct && (conn == nil || prev.FollowedBy != nil) {
+		return // nothing new since it was reported
+	}
+	a := d.knockAlert(s, src, dst, run, f, conn)
+	if prev != nil {
+		a.Supersedes = prev.ID
+		a.Reasons = append(a.Reasons, "supersedes "+prev.ID)
+	}
+	b.reported[di] = a
+	b.reportedPorts[di] = uint8(f.distinct)
+	d.remember(s, a, dst, run[len(run)-1].t, conn != nil)
+	if tracing {
+		d.trace(src, "run to %s %s: reported %s severity=%s confidence=%.2f reasons=[%s]", dst, alert.SequenceString(f.seq), a.ID, a.Severity, a.Confidence, joinReasons(a.Reasons))
+	}
+	d.deps.Emit(a)
+}
+
+// distinctPorts counts the distinct (port, protocol) pairs of a run.
+func distinctPorts(run []attempt) int {
+	var seen [burstCap]uint32
+	n := 0
+next:
+	for _, a := range run {
+		key := uint32(a.port) | uint32(a.proto)<<16
+		for k := 0; k < n; k++ {
+			if seen[k] == key {
+				continue next
+			}
+		}
+		seen[n] = key
+		n++
+	}
+	return n
+}
+
+// facts computes the sequence and its scan- and retry-likeness.
+func (d *Sequence) facts(s *seqSource, src netip.Addr, run []attempt) runFacts {
+	b := &s.b
+	var f runFacts
+	f.attempts = len(run)
+	first := run[0].t
+	var seen [burstCap]uint32
+	nseen := 0
+	repeats := 0
+	for _, a := range run {
+		key := uint32(a.port) | uint32(a.proto)<<16
+		dup := false
+		for k := 0; k < nseen; k++ {
+			if seen[k] == key {
+				dup = true
+				break
+			}
+		}
+		if dup {
+			repeats++
+			continue
+		}
+		seen[nseen] = key
+		nseen++
+		f.seq = append(f.seq, alert.Knock{Port: a.port, Proto: a.proto.String(), OffsetMS: float64(a.t-first) / 1e6})
+	}
+	f.distinct = nseen
+	icmp := run[0].proto == event.ProtoICMP || run[0].proto == event.ProtoICMPv6
+	if icmp {
+		for k := range f.seq {
+			f.seq[k].Port = 0
+		}
+	}
+
+	// Retry-likeness: the same port again and again.
+	switch {
+	case nseen == 1 && len(run) >= 2:
+		f.retry = true
+		f.retryReason = fmt.Sprintf("one port tried %d times (retries)", len(run))
+	case repeats > 0 && repeats*2 >= len(run):
+		f.retry = true
+		f.retryReason = fmt.Sprintf("%d of %d attempts repeat a port (retries or a health check)", repeats, len(run))
+	}
+
+	// Scan-likeness.
+	add := func(w float64, reason string) {
+		f.scan += w
+		f.scanReasons = append(f.scanReasons, reason)
+	}
+	total := int(b.n) + int(b.overflow)
+	switch {
+	case nseen > d.cfg.MaxPorts || b.overflow > 0:
+		add(1, fmt.Sprintf("%d attempts in one burst, more than a knock has", total))
+	case s.horizonPorts() > d.cfg.ScanPorts:
+		add(1, fmt.Sprintf("source tried about %d distinct ports within %s", s.horizonPorts(), d.cfg.ScanHorizon))
+	}
+	if b.manyDsts || s.horizonHosts() >= d.cfg.SweepHosts {
+		add(0.6, fmt.Sprintf("source touched %d or more hosts", max(s.horizonHosts(), int(b.nd))))
+	} else if b.nd > 1 {
+		add(0.25, fmt.Sprintf("same burst went to %d hosts", b.nd))
+	}
+	if inPrefixes(src, d.allow.KnownScanners) {
+		add(1, "source is a known scanner (allowlist)")
+	}
+	if !icmp && nseen >= 3 {
+		consec := 0
+		for k := 1; k < len(f.seq); k++ {
+			if diff := int(f.seq[k].Port) - int(f.seq[k-1].Port); diff == 1 || diff == -1 {
+				consec++
+			}
+		}
+		if consec >= 2 {
+			add(0.5, fmt.Sprintf("%d consecutive port steps", consec))
+		}
+	}
+	wellKnown := 0
+	for _, k := range f.seq {
+		if !icmp && isServicePort(k.Port) {
+			wellKnown++
+		}
+	}
+	if !icmp && wellKnown > 0 {
+		add(0.6*float64(wellKnown)/float64(nseen), fmt.Sprintf("%d of %d ports are common service ports", wellKnown, nseen))
+	}
+	scanners, shaped := 0, 0
+	for _, a := range run {
+		if a.shape.Scanner() {
+			scanners++
+		}
+		if a.shape != event.ShapeUnknown {
+			shaped++
+		}
+	}
+	if scanners > 0 && scanners*2 >= len(run) {
+		add(0.6, fmt.Sprintf("scanner packet shape (%s)", mostScannerShape(run)))
+	}
+	if run[0].proto == event.ProtoTCP && nseen >= 3 {
+		same := true
+		for _, a := range run[1:] {
+			if a.sport != run[0].sport {
+				same = false
+				break
+			}
+		}
+		if same && run[0].sport != 0 {
+			add(0.4, fmt.Sprintf("every probe from source port %d (a raw-packet tool)", run[0].sport))
+		}
+	}
+	if icmp && nseen >= 2 {
+		add(0.3, "ICMP types instead of ports")
+	}
+	f.scan = math.Min(f.scan, 1)
+
+	// What makes it look like a knock.
+	conf := 0.35
+	switch {
+	case nseen >= 4:
+		conf = 0.6
+	case nseen == 3:
+		conf = 0.55
+	}
+	f.knockReasons = append(f.knockReasons, fmt.Sprintf("%d distinct closed ports in order within %s", nseen, fmtDur(run[len(run)-1].t-first)))
+	unusual := true
+	for _, k := range f.seq {
+		if k.Port < 1024 || isServicePort(k.Port) {
+			unusual = false
+		}
+	}
+	if unusual && !icmp {
+		conf += 0.1
+		f.knockReasons = append(f.knockReasons, "unusual high ports")
+	}
+	clientShape := 0
+	for _, a := range run {
+		if a.shape == event.ShapeOSStack || a.shape == event.ShapeKnockUDP {
+			clientShape++
+		}
+	}
+	if clientShape == len(run) && shaped > 0 {
+		conf += 0.05
+		f.knockReasons = append(f.knockReasons, "packets shaped like a knock client's")
+	}
+	f.confidence = conf - f.scan*0.5
+	return f
+}
+
+func mostScannerShape(run []attempt) event.Shape {
+	var counts [8]int
+	best := event.ShapeUnknown
+	for _, a := range run {
+		if a.shape.Scanner() && int(a.shape) < len(counts) {
+			counts[a.shape]++
+			if counts[a.shape] > counts[best] || best == event.ShapeUnknown {
+				best = a.shape
+			}
+		}
+	}
+	return best
+}
+
+// knockAlert builds the alert for a knock run.
+func (d *Sequence) knockAlert(s *seqSource, src, dst netip.Addr, run []attempt, f runFacts, conn *connInfo) *alert.Alert {
+	first, last := run[0].t, run[len(run)-1].t
+	a := &alert.Alert{
+		Kind:      "alert",
+		Detector:  "sequence",
+		Technique: alert.TechniquePortKnocking,
+		Src:       src,
+		Dst:       dst,
+		FirstSeen: time.Unix(0, first).UTC(),
+		LastSeen:  time.Unix(0, last).UTC(),
+		Time:      time.Unix(0, last).UTC(),
+		Sequence:  f.seq,
+	}
+	reasons := append([]string(nil), f.knockReasons...)
+	conf := f.confidence
+	if f.scan > 0 {
+		reasons = append(reasons, fmt.Sprintf("scan-likeness %.2f: %s", f.scan, joinReasons(f.scanReasons)))
+	}
+	if run[0].eflags&event.FlagUnordered != 0 {
+		reasons = append(reasons, "order within a flow-log window is not known")
+	}
+	// Recurrence of the same sequence from this source.
+	sig := runSig(dst, f.seq)
+	recurring, periodic := d.recur(s, sig, first)
+	if periodic {
+		conf -= 0.3
+		reasons = append(reasons, "same sequence repeats every few minutes (looks like a health check)")
+	} else if recurring > 0 {
+		conf += 0.1
+		reasons = append(reasons, fmt.Sprintf("same sequence seen %d time(s) before from this source", recurring))
+	}
+	authName := d.authorized(dst, f.seq)
+	admin := inPrefixes(src, d.allow.AdminNetworks)
+
+	sev := alert.SeverityMedium
+	if f.distinct < d.cfg.MediumPorts {
+		sev = alert.SeverityLow
+		reasons = append(reasons, fmt.Sprintf("only %d ports", f.distinct))
+	}
+	if conn != nil {
+		conf += 0.25
+		delay := conn.t - last
+		reasons = append(reasons, fmt.Sprintf("then connected to %d/%s %s after the last knock", conn.port, conn.proto, fmtDur(delay)))
+		a.FollowedBy = &alert.Connection{
+			Time: time.Unix(0, conn.t).UTC(), Port: conn.port, Proto: conn.proto.String(),
+			DelayMS: float64(delay) / 1e6, Evidence: d.resolve(conn.origin),
+		}
+		a.Time = time.Unix(0, conn.t).UTC()
+		a.LastSeen = a.Time
+		sev++
+	}
+	if periodic && sev > alert.SeverityLow {
+		sev = alert.SeverityLow
+	}
+	if authName != "" {
+		a.Authorized = true
+		a.AuthorizedAs = authName
+		reasons = append(reasons, "matches authorized sequence "+authName)
+		sev = alert.SeverityLow
+		conf += 0.1
+	} else if admin {
+		reasons = append(reasons, "source is in an admin network")
+		sev = min(sev, alert.SeverityLow)
+	}
+	a.Severity = sev
+	a.Confidence = clamp01(conf)
+	a.Reasons = reasons
+
+	followed := ""
+	if conn != nil {
+		followed = fmt.Sprintf("%d/%s@%d", conn.port, conn.proto, conn.t)
+	}
+	a.ID = alert.IDOf("sequence", src, dst, a.FirstSeen, alert.SequenceString(f.seq), followed)
+	a.Summary = fmt.Sprintf("%s knocked %s on %s", src, dst, alert.SequenceString(f.seq))
+	if conn != nil {
+		a.Summary += fmt.Sprintf(", then connected to %d/%s", conn.port, conn.proto)
+	}
+	a.EvidenceTotal = len(run)
+	for _, at := range run {
+		if len(a.Evidence) == alert.MaxEvidence {
+			break
+		}
+		a.Evidence = append(a.Evidence, d.resolve(event.Origin{Input: at.input, Index: at.index}))
+	}
+	if conn != nil {
+		a.EvidenceTotal++
+		if len(a.Evidence) < alert.MaxEvidence {
+			a.Evidence = append(a.Evidence, d.resolve(conn.origin))
+		}
+	}
+	return a
+}
+
+// emitFollowed reports a knock again, now with the connection that followed.
+func (d *Sequence) emitFollowed(prev *alert.Alert, conn *connInfo, last int64) {
+	a := *prev
+	a.Reasons = append([]string(nil), prev.Reasons...)
+	a.Evidence = append([]string(nil), prev.Evidence...)
+	delay := conn.t - last
+	a.FollowedBy = &alert.Connection{
+		Time: time.Unix(0, conn.t).UTC(), Port: conn.port, Proto: conn.proto.String(),
+		DelayMS: float64(delay) / 1e6, Evidence: d.resolve(conn.origin),
+	}
+	a.Reasons = append(a.Reasons, fmt.Sprintf("then connected to %d/%s %s after the last knock", conn.port, conn.proto, fmtDur(delay)), "supersedes "+prev.ID)
+	a.Confidence = clamp01(prev.Confidence + 0.25)
+	if !a.Authorized && a.Severity < alert.SeverityHigh && a.Severity >= alert.SeverityLow {
+		a.Severity++
+	}
+	a.Time = a.FollowedBy.Time
+	a.LastSeen = a.Time
+	a.Supersedes = prev.ID
+	a.ID = alert.IDOf("sequence", a.Src, a.Dst, a.FirstSeen, alert.SequenceString(a.Sequence), fmt.Sprintf("%d/%s@%d", conn.port, conn.proto, conn.t))
+	a.Summary += fmt.Sprintf(", then connected to %d/%s", conn.port, conn.proto)
+	a.EvidenceTotal++
+	if len(a.Evidence) < alert.MaxEvidence {
+		a.Evidence = append(a.Evidence, a.FollowedBy.Evidence)
+	}
+	d.deps.Emit(&a)
+}
+
+// remember keeps a reported knock for FollowWindow, replacing an earlier
+// report of the same knock or else the oldest memo.
+func (d *Sequence) remember(s *seqSource, a *alert.Alert, dst netip.Addr, last int64, followed bool) {
+	slot := -1
+	for k := range s.knocks {
+		if m := &s.knocks[k]; m.a != nil && m.dst == dst && m.a.FirstSeen.Equal(a.FirstSeen) {
+			slot = k
+			break
+		}
+	}
+	if slot < 0 {
+		slot = 0
+		for k := range s.knocks {
+			if s.knocks[k].a == nil || s.knocks[k].last < s.knocks[slot].last {
+				slot = k
+			}
+		}
+	}
+	s.knocks[slot] = knockMemo{a: a, dst: dst, last: last, followed: followed}
+}
+
+// recur records a run's signature and reports how often it was seen before
+// from this source, and whether its repeats are periodic.
+func (d *Sequence) recur(s *seqSource, sig uint64, t int64) (int, bool) {
+	oldest := 0
+	for k := range s.sigs {
+		m := &s.sigs[k]
+		if m.count > 0 && m.sig == sig {
+			if m.last == t {
+				return int(m.count) - 1, false
+			}
+			gap := t - m.last
+			before := int(m.count)
+			periodic := before >= 2 && gap <= periodicGap && (t-m.first)/int64(before) <= periodicGap
+			m.count++
+			m.last = t
+			return before, periodic
+		}
+		if m.count == 0 || m.last < s.sigs[oldest].last {
+			oldest = k
+		}
+	}
+	s.sigs[oldest] = sigMemo{sig: sig, first: t, last: t, count: 1}
+	return 0, false
+}
+
+// reportScan emits one scan finding per source and scan horizon.
+func (d *Sequence) reportScan(s *seqSource, src netip.Addr, first int64, score float64, reasons []string, distinct int) {
+	if !d.cfg.ReportScansOn() {
+		return
+	}
+	if s.scanEmitted && first-s.scanEpoch < int64(d.cfg.ScanHorizon) {
+		return
+	}
+	s.scanEmitted = true
+	s.scanEpoch = first
+	b := &s.b
+	a := &alert.Alert{
+		Kind:       "alert",
+		Detector:   "scan",
+		Technique:  alert.TechniqueNetworkDiscovery,
+		Severity:   alert.SeverityInfo,
+		Confidence: clamp01(score),
+		Src:        src,
+		Time:       time.Unix(0, b.last).UTC(),
+		FirstSeen:  time.Unix(0, first).UTC(),
+		LastSeen:   time.Unix(0, b.last).UTC(),
+		Reasons:    append([]string{"a scan, not a knock"}, reasons...),
+	}
+	if b.nd == 1 && !b.manyDsts {
+		a.Dst = b.dsts[0]
+	}
+	a.Summary = fmt.Sprintf("%s scanned about %d port(s) on %d host(s)", src, max(s.horizonPorts(), distinct), max(s.horizonHosts(), int(b.nd)))
+	a.ID = alert.IDOf("scan", src, a.Dst, a.FirstSeen)
+	a.EvidenceTotal = int(b.n) + int(b.overflow)
+	for k := 0; k < int(b.n) && len(a.Evidence) < 8; k++ {
+		a.Evidence = append(a.Evidence, d.resolve(event.Origin{Input: b.att[k].input, Index: b.att[k].index}))
+	}
+	d.deps.Emit(a)
+}
+
+// authorized returns the name of the configured sequence the run matches:
+// the run holds it as a contiguous, ordered part (extra hits around it are
+// noise the daemon ignores too).
+func (d *Sequence) authorized(dst netip.Addr, seq []alert.Knock) string {
+	for _, as := range d.auth {
+		if len(as.Targets) > 0 && !inPrefixes(dst, as.Targets) {
+			continue
+		}
+		n := len(as.Ports)
+		for start := 0; start+n <= len(seq); start++ {
+			ok := true
+			for k := 0; k < n; k++ {
+				p := as.Ports[k]
+				if seq[start+k].Port != p.Port || seq[start+k].Proto != p.Proto.String() {
+					ok = false
+					break
+				}
+			}
+			if ok {
+				return as.Name
+			}
+		}
+	}
+	return ""
+}
+
+func (d *Sequence) resolve(o event.Origin) string {
+	if d.deps.Origins == nil {
+		return fmt.Sprintf("input%d:%d", o.Input, o.Index)
+	}
+	return d.deps.Origins.Resolve(o)
+}
+
+func runSig(dst netip.Addr, seq []alert.Knock) uint64 {
+	h := addrHash(dst)
+	for _, k := range seq {
+		h = mix64(h ^ uint64(k.Port) ^ uint64(len(k.Proto))<<20)
+	}
+	return h
+}
+
+func inPrefixes(a netip.Addr, ps []netip.Prefix) bool {
+	for _, p := range ps {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+func clamp01(x float64) float64 {
+	x = math.Max(0.01, math.Min(0.99, x))
+	return math.Round(x*100) / 100
+}
+
+func fmtDur(ns int64) string {
+	d := time.Duration(ns)
+	switch {
+	case d < time.Millisecond:
+		return fmt.Sprintf("%dµs", d.Microseconds())
+	case d < time.Second:
+		return fmt.Sprintf("%dms", d.Milliseconds())
+	}
+	return d.Round(100 * time.Millisecond).String()
+}
+
+func joinReasons(r []string) string {
+	out := ""
+	for i, s := range r {
+		if i > 0 {
+			out += "; "
+		}
+		out += s
+	}
+	return out
+}
+
+// mix64 is a 64-bit finalizer (splitmix64): fast and good enough to spread
+// ports and addresses over small bit sets.
+func mix64(x uint64) uint64 {
+	x ^= x >> 30
+	x *= 0xbf58476d1ce4e5b9
+	x ^= x >> 27
+	x *= 0x94d049bb133111eb
+	x ^= x >> 31
+	return x
+}
+
+func addrHash(a netip.Addr) uint64 {
+	b := a.As16()
+	lo := uint64(b[8]) | uint64(b[9])<<8 | uint64(b[10])<<16 | uint64(b[11])<<24 | uint64(b[12])<<32 | uint64(b[13])<<40 | uint64(b[14])<<48 | uint64(b[15])<<56
+	hi := uint64(b[0]) | uint64(b[1])<<8 | uint64(b[2])<<16 | uint64(b[3])<<24 | uint64(b[4])<<32 | uint64(b[5])<<40 | uint64(b[6])<<48 | uint64(b[7])<<56
+	return mix64(lo ^ mix64(hi))
+}
