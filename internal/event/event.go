@@ -278,6 +278,10 @@ type Event struct {
 	// Payload is set only by packet sources. It aliases a buffer owned by the
 	// source and is valid until the batch holding the event is released.
 	Payload []byte
+
+	// Daemon is set for KindDaemon events, Process for KindProcess events.
+	Daemon  *Daemon
+	Process *Process
 }
 
 // Closed reports whether the attempt hit a port that was not open to it.
