@@ -31,6 +31,35 @@ func parseAddr(b []byte) (netip.Addr, bool) {
 	return a.Unmap(), true
 }
 
+// scanIPv4 reads a dotted quad at the start of b and returns it with the
+// bytes consumed, 0 if b does not start with one.
+func scanIPv4(b []byte) (netip.Addr, int) {
+	var ip [4]byte
+	i := 0
+	for part := 0; part < 4; part++ {
+		if part > 0 {
+			if i >= len(b) || b[i] != '.' {
+				return netip.Addr{}, 0
+			}
+			i++
+		}
+		start := i
+		v := 0
+		for i < len(b) && i-start < 3 && b[i] >= '0' && b[i] <= '9' {
+			v = v*10 + int(b[i]-'0')
+			i++
+		}
+		if i == start || v > 255 || (b[start] == '0' && i-start > 1) {
+			return netip.Addr{}, 0
+		}
+		ip[part] = byte(v)
+	}
+	if i < len(b) && b[i] >= '0' && b[i] <= '9' {
+		return netip.Addr{}, 0
+	}
+	return netip.AddrFrom4(ip), i
+}
+
 func parseIPv4(b []byte) (netip.Addr, bool) {
 	var ip [4]byte
 	n, part, digits := 0, 0, 0

@@ -20,6 +20,11 @@ type clock struct {
 	// cache of the last local hour converted: key is year<<20|month<<16|day<<8|hour.
 	hourKey  int64
 	hourBase int64
+
+	// the last RFC 3164 stamp parsed, and its time
+	lastStamp     [15]byte
+	lastStampTime int64
+	lastStampOK   bool
 }
 
 func newClock(o Options) clock {

@@ -163,6 +163,13 @@ func (c *clock) splitSyslog(line []byte, h *syslogLine) {
 // parseSyslogTime reads an RFC 3164 or RFC 3339 timestamp at the start of b
 // and returns what follows it.
 func (c *clock) parseSyslogTime(b []byte, h *syslogLine) ([]byte, bool) {
+	// Consecutive lines of a busy log mostly share their second: reuse the
+	// last conversion when the 15 bytes of "Mmm dd hh:mm:ss" are the same.
+	if len(b) > 15 && b[15] == ' ' && c.lastStampOK && string(b[:15]) == string(c.lastStamp[:]) {
+		h.time = c.lastStampTime
+		h.hasTime = true
+		return b[15:], true
+	}
 	if len(b) >= 15 && isAlpha(b[0]) && b[3] == ' ' {
 		month := parseMonth(b)
 		if month == 0 {
@@ -191,6 +198,10 @@ func (c *clock) parseSyslogTime(b []byte, h *syslogLine) ([]byte, bool) {
 		year := c.inferYear(month, day)
 		h.time = c.local(year, month, day, hh, mm, ss, ns)
 		h.hasTime = true
+		if i == 15 {
+			copy(c.lastStamp[:], b[:15])
+			c.lastStampTime, c.lastStampOK = h.time, true
+		}
 		return b[i:], true
 	}
 	if len(b) >= 20 && digit(b[0]) && b[4] == '-' {

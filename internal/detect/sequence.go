@@ -292,6 +292,10 @@ func (d *Sequence) store(s *seqSource, ev *event.Event) {
 		b.dsts[di] = ev.Dst
 		b.nd++
 	}
+	if int(b.n) == burstCap {
+		b.overflow++
+		return
+	}
 	port := portKey(ev)
 	if ev.Proto == event.ProtoTCP {
 		for k := 0; k < int(b.n); k++ {
@@ -300,10 +304,6 @@ func (d *Sequence) store(s *seqSource, ev *event.Event) {
 				return
 			}
 		}
-	}
-	if int(b.n) == burstCap {
-		b.overflow++
-		return
 	}
 	b.att[b.n] = attempt{
 		t: ev.Time, index: ev.Origin.Index, input: ev.Origin.Input,
@@ -328,10 +328,13 @@ func (d *Sequence) countHorizon(s *seqSource, ev *event.Event, t int64) {
 		s.hosts[0] = 0
 		s.epochStart = t
 	}
-	h := mix64(uint64(portKey(ev)) | uint64(ev.Proto)<<16)
-	s.ports[0][h>>61] |= 1 << (h & 63)
-	dh := addrHash(ev.Dst)
-	s.hosts[0] |= 1 << (dh & 63)
+	// Fibonacci hashing: one multiply spreads ports and hosts well enough
+	// over these small sets, and this runs for every attempt.
+	h := (uint64(portKey(ev)) | uint64(ev.Proto)<<16) * 0x9E3779B97F4A7C15
+	s.ports[0][h>>61] |= 1 << ((h >> 55) & 63)
+	a16 := ev.Dst.As16()
+	lo := uint64(a16[12])<<24 | uint64(a16[13])<<16 | uint64(a16[14])<<8 | uint64(a16[15]) | uint64(a16[3])<<32 | uint64(a16[7])<<40
+	s.hosts[0] |= 1 << ((lo * 0x9E3779B97F4A7C15) >> 58)
 }
 
 func (s *seqSource) horizonPorts() int {

@@ -27,18 +27,21 @@ func (k Key) Addr() netip.Addr { return netip.AddrFrom16(k).Unmap() }
 
 const none = -1
 
-type slot[V any] struct {
-	key        Key
+// link is a slot's place in the LRU list. Links live in their own small
+// array, apart from the (large) values, so moving an entry to the front
+// touches a few bytes instead of pulling its neighbours' values into cache.
+type link struct {
 	prev, next int32
-	used       bool
-	val        V
 }
 
 // Table is a capped LRU table. It is not safe for concurrent use: a shard
 // owns its table.
 type Table[V any] struct {
 	index map[Key]int32
-	slots []slot[V]
+	keys  []Key
+	links []link
+	used  []bool
+	vals  []V
 	head  int32 // most recently used
 	tail  int32 // least recently used
 	free  int32
@@ -99,37 +102,39 @@ func (t *Table[V]) Insert(key Key) (i int32, created bool) {
 	switch {
 	case t.free != none:
 		i = t.free
-		t.free = t.slots[i].next
-	case len(t.slots) < t.cap:
-		t.slots = append(t.slots, slot[V]{})
-		i = int32(len(t.slots) - 1)
+		t.free = t.links[i].next
+	case len(t.vals) < t.cap:
+		t.keys = append(t.keys, Key{})
+		t.links = append(t.links, link{})
+		t.used = append(t.used, false)
+		var zero V
+		t.vals = append(t.vals, zero)
+		i = int32(len(t.vals) - 1)
 	default:
 		i = t.tail
-		s := &t.slots[i]
 		if t.OnEvict != nil {
-			t.OnEvict(s.key, &s.val)
+			t.OnEvict(t.keys[i], &t.vals[i])
 		}
 		t.unlink(i)
-		delete(t.index, s.key)
+		delete(t.index, t.keys[i])
 		t.evictions++
 	}
-	s := &t.slots[i]
 	var zero V
-	s.key, s.val, s.used = key, zero, true
+	t.keys[i], t.vals[i], t.used[i] = key, zero, true
 	t.index[key] = i
 	t.pushFront(i)
 	return i, true
 }
 
 // At returns the value in slot i. The pointer is valid until the next Insert.
-func (t *Table[V]) At(i int32) *V { return &t.slots[i].val }
+func (t *Table[V]) At(i int32) *V { return &t.vals[i] }
 
 // KeyAt returns the key in slot i.
-func (t *Table[V]) KeyAt(i int32) Key { return t.slots[i].key }
+func (t *Table[V]) KeyAt(i int32) Key { return t.keys[i] }
 
 // Live reports whether slot i holds an entry.
 func (t *Table[V]) Live(i int32) bool {
-	return i >= 0 && int(i) < len(t.slots) && t.slots[i].used
+	return i >= 0 && int(i) < len(t.used) && t.used[i]
 }
 
 // Oldest returns the least recently used slot.
@@ -139,22 +144,21 @@ func (t *Table[V]) Oldest() (int32, bool) {
 
 // Delete removes the entry in slot i.
 func (t *Table[V]) Delete(i int32) {
-	s := &t.slots[i]
-	if !s.used {
+	if !t.used[i] {
 		return
 	}
 	t.unlink(i)
-	delete(t.index, s.key)
+	delete(t.index, t.keys[i])
 	var zero V
-	s.val, s.used = zero, false
-	s.next = t.free
+	t.vals[i], t.used[i] = zero, false
+	t.links[i].next = t.free
 	t.free = i
 }
 
 // Each calls fn for every entry, most recently used first.
 func (t *Table[V]) Each(fn func(i int32)) {
 	for i := t.head; i != none; {
-		next := t.slots[i].next
+		next := t.links[i].next
 		fn(i)
 		i = next
 	}
@@ -169,26 +173,26 @@ func (t *Table[V]) touch(i int32) {
 }
 
 func (t *Table[V]) unlink(i int32) {
-	s := &t.slots[i]
-	if s.prev != none {
-		t.slots[s.prev].next = s.next
+	l := &t.links[i]
+	if l.prev != none {
+		t.links[l.prev].next = l.next
 	} else {
-		t.head = s.next
+		t.head = l.next
 	}
-	if s.next != none {
-		t.slots[s.next].prev = s.prev
+	if l.next != none {
+		t.links[l.next].prev = l.prev
 	} else {
-		t.tail = s.prev
+		t.tail = l.prev
 	}
-	s.prev, s.next = none, none
+	l.prev, l.next = none, none
 }
 
 func (t *Table[V]) pushFront(i int32) {
-	s := &t.slots[i]
-	s.prev = none
-	s.next = t.head
+	l := &t.links[i]
+	l.prev = none
+	l.next = t.head
 	if t.head != none {
-		t.slots[t.head].prev = i
+		t.links[t.head].prev = i
 	}
 	t.head = i
 	if t.tail == none {
