@@ -695,35 +695,28 @@ func (d *syslogDecoder) parseCtimeStamp(b []byte) (int64, int, bool) {
 	return d.clk.local(year, month, day, hh, mm, ss, 0), i, true
 }
 
-// uptimeAnchor refines second-precision syslog times with the kernel's
-// microsecond uptime stamp. The boot time implied by each line lies in
-// [wall-uptime, wall+1s-uptime); intersecting those intervals over
-// consecutive lines pins it down, so knocks sent within the same second keep
-// their real spacing. A line inconsistent with the interval (reboot, clock
-// step, late delivery) restarts it.
+// uptimeAnchor turns the kernel's microsecond uptime stamp into wall time,
+// so knocks logged within one syslog second keep their real spacing. The
+// boot time is fixed from the first line (its syslog second plus half a
+// second, the middle of what that stamp allows) and kept while the derived
+// times stay within a second of the syslog stamps: moving it line by line
+// would shift some gaps by up to a second and break exactly the spacing the
+// stamp is there to give. A line that disagrees by more (reboot, suspend,
+// clock step) re-anchors.
 type uptimeAnchor struct {
-	lo, hi int64
-	set    bool
+	boot int64
+	set  bool
 }
 
 func (a *uptimeAnchor) refine(wall, uptime int64) int64 {
 	if wall%int64(time.Second) != 0 {
 		return wall // the header already carries a fraction
 	}
-	lo := wall - uptime
-	hi := lo + int64(time.Second)
-	if a.set && lo < a.hi && hi > a.lo {
-		a.lo = max(a.lo, lo)
-		a.hi = min(a.hi, hi)
-	} else {
-		a.lo, a.hi, a.set = lo, hi, true
-	}
-	t := a.lo + uptime
-	if t < wall {
-		t = wall
-	}
-	if t >= wall+int64(time.Second) {
-		t = wall + int64(time.Second) - 1
+	t := a.boot + uptime
+	if !a.set || t < wall-int64(time.Second) || t >= wall+2*int64(time.Second) {
+		a.boot = wall + int64(time.Second)/2 - uptime
+		a.set = true
+		t = a.boot + uptime
 	}
 	return t
 }

@@ -120,7 +120,7 @@ func TestNetfilterTimes(t *testing.T) {
 		want  string
 		flags event.Flags
 	}{
-		{"RFC 3164 local time in UTC (one line: the second it names)", knockLine, "2025-11-22T10:15:02Z", 0},
+		{"RFC 3164 local time in UTC (one line: the middle of the second it names)", knockLine, "2025-11-22T10:15:02.5Z", 0},
 		{"RFC 3339 with offset", "2025-11-22T11:15:02.402177+01:00 gw01 kernel: k IN=eth0 OUT= SRC=198.51.100.7 DST=203.0.113.10 LEN=60 PROTO=TCP SPT=1 DPT=2 SYN URGP=0", "2025-11-22T10:15:02.402177Z", 0},
 		{"RFC 5424", "<4>1 2025-11-22T10:15:02.118311Z gw01 kernel - - - k IN=eth0 OUT= SRC=198.51.100.7 DST=203.0.113.10 LEN=60 PROTO=TCP SPT=1 DPT=2 SYN URGP=0", "2025-11-22T10:15:02.118311Z", 0},
 		{"dmesg -T", "[Sat Nov 22 10:15:02 2025] k IN=eth0 OUT= SRC=198.51.100.7 DST=203.0.113.10 LEN=60 PROTO=TCP SPT=1 DPT=2 SYN URGP=0", "2025-11-22T10:15:02Z", 0},

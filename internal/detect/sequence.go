@@ -55,6 +55,7 @@ type attempt struct {
 	shape  event.Shape
 	dst    uint8
 	eflags event.Flags
+	tflags event.TCPFlags
 }
 
 type phase uint8
@@ -221,6 +222,11 @@ func (d *Sequence) Observe(ev *event.Event) {
 	if ev.Time > d.now {
 		d.now = ev.Time
 	}
+	// Judge what fell due before this event, so a batch of events yields the
+	// same findings as the same events arriving one by one in real time.
+	if d.queue.Len() > 0 && d.queue.Peek().deadline <= ev.Time {
+		d.runDue(ev.Time)
+	}
 	switch {
 	case isAttempt(ev):
 		d.observeAttempt(ev)
@@ -308,7 +314,7 @@ func (d *Sequence) store(s *seqSource, ev *event.Event) {
 	b.att[b.n] = attempt{
 		t: ev.Time, index: ev.Origin.Index, input: ev.Origin.Input,
 		port: port, sport: ev.SrcPort, proto: ev.Proto, shape: ev.Shape,
-		dst: uint8(di), eflags: ev.Flags,
+		dst: uint8(di), eflags: ev.Flags, tflags: ev.TCPFlags,
 	}
 	b.n++
 }
@@ -396,6 +402,12 @@ func (d *Sequence) Advance(now int64) {
 	if now > d.now {
 		d.now = now
 	}
+	d.runDue(now)
+	d.expireOldest(now, 64)
+}
+
+// runDue handles every deadline up to now.
+func (d *Sequence) runDue(now int64) {
 	for d.queue.Len() > 0 {
 		top := d.queue.Peek()
 		if top.deadline > now {
@@ -416,7 +428,6 @@ func (d *Sequence) Advance(now int64) {
 		}
 		d.expire(top.slot, s)
 	}
-	d.expireOldest(now, 64)
 }
 
 // expire moves a source along when its deadline passes: an open burst is
@@ -561,17 +572,30 @@ func (d *Sequence) judgeRun(s *seqSource, src netip.Addr, di int, run []attempt,
 		}
 		return 0
 	})
+	if onlyICMP(run) {
+		// Pings and ICMP probes are not port knocks; ICMP triggers carrying
+		// a token are the magic-packet detector's.
+		if tracing {
+			d.trace(src, "run to %s: ICMP only: not a port knock", dst)
+		}
+		return
+	}
 	f := d.facts(s, src, run)
+	// Retries first: a health check of two service ports repeated for a
+	// minute is neither a knock nor a scan.
+	if f.retry {
+		if tracing {
+			d.trace(src, "run to %s %s: %s: not a knock", dst, alert.SequenceString(f.seq), f.retryReason)
+		}
+		return
+	}
 	if f.scan >= d.cfg.ScanThreshold {
 		if tracing {
 			d.trace(src, "run to %s %s: scan-likeness %.2f >= %.2f (%s): a scan, not a knock", dst, alert.SequenceString(f.seq), f.scan, d.cfg.ScanThreshold, joinReasons(f.scanReasons))
 		}
-		d.reportScan(s, src, run[0].t, f.scan, f.scanReasons, f.distinct)
-		return
-	}
-	if f.retry {
-		if tracing {
-			d.trace(src, "run to %s %s: %s: not a knock", dst, alert.SequenceString(f.seq), f.retryReason)
+		if f.distinct >= 3 {
+			// Two ports are too few to call a scan; they are just not a knock.
+			d.reportScan(s, src, run[0].t, f.scan, f.scanReasons, f.distinct)
 		}
 		return
 	}
@@ -580,6 +604,12 @@ func (d *Sequence) judgeRun(s *seqSource, src netip.Addr, di int, run []attempt,
 		return // nothing new since it was reported
 	}
 	a := d.knockAlert(s, src, dst, run, f, conn)
+	if a == nil {
+		if tracing {
+			d.trace(src, "run to %s %s: repeats at a fixed interval like a health check: not reported again", dst, alert.SequenceString(f.seq))
+		}
+		return
+	}
 	if prev != nil {
 		a.Supersedes = prev.ID
 		a.Reasons = append(a.Reasons, "supersedes "+prev.ID)
@@ -591,6 +621,15 @@ func (d *Sequence) judgeRun(s *seqSource, src netip.Addr, di int, run []attempt,
 		d.trace(src, "run to %s %s: reported %s severity=%s confidence=%.2f reasons=[%s]", dst, alert.SequenceString(f.seq), a.ID, a.Severity, a.Confidence, joinReasons(a.Reasons))
 	}
 	d.deps.Emit(a)
+}
+
+func onlyICMP(run []attempt) bool {
+	for _, a := range run {
+		if a.proto != event.ProtoICMP && a.proto != event.ProtoICMPv6 {
+			return false
+		}
+	}
+	return true
 }
 
 // distinctPorts counts the distinct (port, protocol) pairs of a run.
@@ -719,6 +758,15 @@ func (d *Sequence) facts(s *seqSource, src netip.Addr, run []attempt) runFacts {
 			add(0.4, fmt.Sprintf("every probe from source port %d (a raw-packet tool)", run[0].sport))
 		}
 	}
+	stealth := 0
+	for _, a := range run {
+		if a.proto == event.ProtoTCP && a.tflags&event.FlagSYN == 0 {
+			stealth++
+		}
+	}
+	if stealth > 0 {
+		add(0.6*float64(stealth)/float64(len(run)), "FIN/NULL/XMAS probes instead of SYNs (stealth scan)")
+	}
 	if icmp && nseen >= 2 {
 		add(0.3, "ICMP types instead of ports")
 	}
@@ -771,7 +819,8 @@ func mostScannerShape(run []attempt) event.Shape {
 	return best
 }
 
-// knockAlert builds the alert for a knock run.
+// knockAlert builds the alert for a knock run, or returns nil for a run
+// that repeats like a health check.
 func (d *Sequence) knockAlert(s *seqSource, src, dst netip.Addr, run []attempt, f runFacts, conn *connInfo) *alert.Alert {
 	first, last := run[0].t, run[len(run)-1].t
 	a := &alert.Alert{
@@ -796,10 +845,12 @@ func (d *Sequence) knockAlert(s *seqSource, src, dst netip.Addr, run []attempt, 
 	// Recurrence of the same sequence from this source.
 	sig := runSig(dst, f.seq)
 	recurring, periodic := d.recur(s, sig, first)
-	if periodic {
-		conf -= 0.3
-		reasons = append(reasons, "same sequence repeats every few minutes (looks like a health check)")
-	} else if recurring > 0 {
+	if periodic && conn == nil {
+		// The third repeat at a steady interval: a health check, whose
+		// first two runs were already reported at low severity at most.
+		return nil
+	}
+	if recurring > 0 {
 		conf += 0.1
 		reasons = append(reasons, fmt.Sprintf("same sequence seen %d time(s) before from this source", recurring))
 	}
@@ -822,9 +873,6 @@ func (d *Sequence) knockAlert(s *seqSource, src, dst netip.Addr, run []attempt, 
 		a.Time = time.Unix(0, conn.t).UTC()
 		a.LastSeen = a.Time
 		sev++
-	}
-	if periodic && sev > alert.SeverityLow {
-		sev = alert.SeverityLow
 	}
 	if authName != "" {
 		a.Authorized = true
@@ -964,7 +1012,11 @@ func (d *Sequence) reportScan(s *seqSource, src netip.Addr, first int64, score f
 	if b.nd == 1 && !b.manyDsts {
 		a.Dst = b.dsts[0]
 	}
-	a.Summary = fmt.Sprintf("%s scanned about %d port(s) on %d host(s)", src, max(s.horizonPorts(), distinct), max(s.horizonHosts(), int(b.nd)))
+	ports := fmt.Sprintf("about %d port(s)", max(s.horizonPorts(), distinct))
+	if s.horizonPorts() > 300 {
+		ports = "300+ ports"
+	}
+	a.Summary = fmt.Sprintf("%s scanned %s on %d host(s) (%d attempts)", src, ports, max(s.horizonHosts(), int(b.nd)), int(b.n)+int(b.overflow))
 	a.ID = alert.IDOf("scan", src, a.Dst, a.FirstSeen)
 	a.EvidenceTotal = int(b.n) + int(b.overflow)
 	for k := 0; k < int(b.n) && len(a.Evidence) < 8; k++ {
