@@ -79,6 +79,7 @@ attempt, when its burst was judged, its scan- and retry-likeness and the alerts.
 			if err != nil {
 				return &exitError{code: ExitError, err: err}
 			}
+			applyMemoryLimit(opts.Config)
 			tr := &detect.Trace{Src: addr.Unmap()}
 			opts.Trace = tr
 			opts.Stdin = s.In

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -172,6 +173,7 @@ func runHunt(ctx context.Context, s Streams, f *huntFlags, paths []string) error
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
+	applyMemoryLimit(opts.Config)
 	st := stats.New()
 	opts.Stats = st
 	opts.Stdin = s.In
@@ -237,6 +239,16 @@ func runHunt(ctx context.Context, s Streams, f *huntFlags, paths []string) error
 		return &exitError{code: ExitFound}
 	}
 	return nil
+}
+
+// applyMemoryLimit sets the runtime's soft memory limit from
+// state.max_bytes, unless the operator set GOMEMLIMIT: near the limit the
+// garbage collector works harder rather than letting the heap double.
+func applyMemoryLimit(cfg config.Config) {
+	if os.Getenv("GOMEMLIMIT") != "" {
+		return
+	}
+	debug.SetMemoryLimit(int64(cfg.State.MaxBytes) * 9 / 10)
 }
 
 func totalSize(paths []string) int64 {

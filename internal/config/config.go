@@ -65,7 +65,11 @@ type Sequence struct {
 
 // State caps detector memory.
 type State struct {
-	// MaxBytes caps the memory of per-source state, in bytes ("512MB").
+	// MaxBytes caps the memory of the process in a hunt or a sensor run
+	// ("512MB"). Per-source tables are sized to fill part of it (see
+	// detect.StateShare) and the Go runtime's soft memory limit is set just
+	// below it, so a flood of spoofed sources evicts state instead of
+	// growing memory.
 	MaxBytes ByteSize `yaml:"max_bytes"`
 }
 

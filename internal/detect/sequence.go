@@ -137,9 +137,16 @@ type Sequence struct {
 
 var _ Detector = (*Sequence)(nil)
 
-// seqEntryBytes estimates the memory of one source: the slot, the index map
-// entry and a share of reported alerts.
+// seqEntryBytes estimates the memory of one source: the value, its key,
+// LRU links and index map entry, its deadline and a share of the alerts it
+// may hold.
 var seqEntryBytes = int64(unsafe.Sizeof(seqSource{})) + 96
+
+// StateShare is the part of state.max_bytes the per-source tables may fill.
+// The rest is headroom: the garbage collector needs room above the live
+// heap, and decoders, batches and alerts need some too, so that the whole
+// process stays under the cap during a flood of spoofed sources.
+const StateShare = 0.45
 
 // NewSequence makes the detector for one of shards shards; the state cap of
 // the configuration is shared equally between shards.
@@ -147,7 +154,7 @@ func NewSequence(cfg config.Config, shards int, deps Deps) *Sequence {
 	if shards < 1 {
 		shards = 1
 	}
-	capacity := int(int64(cfg.State.MaxBytes) / seqEntryBytes / int64(shards))
+	capacity := int(float64(cfg.State.MaxBytes) * StateShare / float64(seqEntryBytes) / float64(shards))
 	d := &Sequence{
 		cfg:   cfg.Sequence,
 		allow: cfg.Allowlist,

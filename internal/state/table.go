@@ -13,6 +13,7 @@ package state
 
 import (
 	"net/netip"
+	"slices"
 )
 
 // Key is an address in 16-byte form (IPv4 as IPv4-mapped IPv6). A map keyed
@@ -104,6 +105,9 @@ func (t *Table[V]) Insert(key Key) (i int32, created bool) {
 		i = t.free
 		t.free = t.links[i].next
 	case len(t.vals) < t.cap:
+		if len(t.vals) == cap(t.vals) {
+			t.grow()
+		}
 		t.keys = append(t.keys, Key{})
 		t.links = append(t.links, link{})
 		t.used = append(t.used, false)
@@ -124,6 +128,18 @@ func (t *Table[V]) Insert(key Key) (i int32, created bool) {
 	t.index[key] = i
 	t.pushFront(i)
 	return i, true
+}
+
+// grow enlarges the arena by doubling, but never past the cap: append's own
+// growth would overshoot it, and the cap is a memory promise.
+func (t *Table[V]) grow() {
+	n := min(max(2*cap(t.vals), 256), t.cap)
+	t.keys = slices.Grow(t.keys[:len(t.keys):len(t.keys)], n-len(t.keys))[:len(t.keys)]
+	t.links = slices.Grow(t.links[:len(t.links):len(t.links)], n-len(t.links))[:len(t.links)]
+	t.used = slices.Grow(t.used[:len(t.used):len(t.used)], n-len(t.used))[:len(t.used)]
+	vals := make([]V, len(t.vals), n)
+	copy(vals, t.vals)
+	t.vals = vals
 }
 
 // At returns the value in slot i. The pointer is valid until the next Insert.
