@@ -546,6 +546,9 @@ func decodePacketText(b []byte, base int, ev *event.Event) (bool, error) {
 		}
 		return false, errorf(ReasonMissingField, "PROTO", 0, "")
 	}
+	if ev.Proto == 0 {
+		return false, nil // IPv6 hop-by-hop options: nothing to count
+	}
 	if ev.Proto == event.ProtoTCP || ev.Proto == event.ProtoUDP {
 		if havePorts < 2 {
 			if fragment || bytes.Contains(b, []byte("INCOMPLETE")) {
