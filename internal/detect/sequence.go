@@ -67,15 +67,17 @@ const (
 )
 
 type burst struct {
-	att      [burstCap]attempt
+	// The fields every attempt reads or writes come first, so an attempt
+	// touches as few cache lines of its source as possible.
 	n        uint8
-	overflow uint32 // attempts not kept
-	dsts     [burstDsts]netip.Addr
 	nd       uint8
 	manyDsts bool
+	overflow uint32 // attempts not kept
 	first    int64
 	last     int64
 	maxGap   int64
+	dsts     [burstDsts]netip.Addr
+	att      [burstCap]attempt
 	// reported holds, per destination, the alert last emitted for its run
 	// and how many distinct ports it had.
 	reported      [burstDsts]*alert.Alert
@@ -103,20 +105,21 @@ type sigMemo struct {
 type seqSource struct {
 	gen      uint32
 	phase    phase
-	deadline int64
 	queued   bool
-	b        burst
+	deadline int64
 
 	// Scan-likeness over ScanHorizon, in two epochs so the count does not
 	// fall to zero at an epoch edge: hashed sets of ports and hosts.
-	epochStart  int64
-	ports       [2][8]uint64
-	hosts       [2]uint64
+	epochStart int64
+	hosts      [2]uint64
+	ports      [2][4]uint64
+
+	b burst
+
 	scanEpoch   int64 // epoch in which a scan finding was last emitted
 	scanEmitted bool
-
-	knocks [2]knockMemo
-	sigs   [4]sigMemo
+	knocks      [2]knockMemo
+	sigs        [4]sigMemo
 }
 
 // Sequence is the knock-sequence detector of one shard.
@@ -130,6 +133,8 @@ type Sequence struct {
 	gen    uint32
 	now    int64
 	tmpRun []attempt
+	// halfHorizon is ScanHorizon/2, the length of one counting epoch.
+	halfHorizon int64
 
 	sources   atomic.Int64
 	evictions atomic.Uint64
@@ -161,6 +166,8 @@ func NewSequence(cfg config.Config, shards int, deps Deps) *Sequence {
 		auth:  cfg.Authorized,
 		deps:  deps,
 		table: state.New[seqSource](capacity),
+
+		halfHorizon: int64(cfg.Sequence.ScanHorizon) / 2,
 	}
 	d.table.OnEvict = d.evict
 	return d
@@ -328,15 +335,15 @@ func (d *Sequence) store(s *seqSource, ev *event.Event) {
 
 // countHorizon adds the attempt to the source's scan-likeness sets.
 func (d *Sequence) countHorizon(s *seqSource, ev *event.Event, t int64) {
-	epoch := int64(d.cfg.ScanHorizon) / 2
+	epoch := d.halfHorizon
 	switch {
 	case s.epochStart == 0 || t-s.epochStart >= 2*epoch:
-		s.ports = [2][8]uint64{}
+		s.ports = [2][4]uint64{}
 		s.hosts = [2]uint64{}
 		s.epochStart = t
 	case t-s.epochStart >= epoch:
 		s.ports[1] = s.ports[0]
-		s.ports[0] = [8]uint64{}
+		s.ports[0] = [4]uint64{}
 		s.hosts[1] = s.hosts[0]
 		s.hosts[0] = 0
 		s.epochStart = t
@@ -344,18 +351,25 @@ func (d *Sequence) countHorizon(s *seqSource, ev *event.Event, t int64) {
 	// Fibonacci hashing: one multiply spreads ports and hosts well enough
 	// over these small sets, and this runs for every attempt.
 	h := (uint64(portKey(ev)) | uint64(ev.Proto)<<16) * 0x9E3779B97F4A7C15
-	s.ports[0][h>>61] |= 1 << ((h >> 55) & 63)
+	s.ports[0][h>>62] |= 1 << ((h >> 55) & 63)
 	a16 := ev.Dst.As16()
 	lo := uint64(a16[12])<<24 | uint64(a16[13])<<16 | uint64(a16[14])<<8 | uint64(a16[15]) | uint64(a16[3])<<32 | uint64(a16[7])<<40
 	s.hosts[0] |= 1 << ((lo * 0x9E3779B97F4A7C15) >> 58)
 }
 
+// horizonPorts estimates the distinct ports in the hashed set by linear
+// counting (n ≈ -m·ln(1 - k/m) for k of m bits set), which corrects for
+// collisions; a nearly full set reads as 1000.
 func (s *seqSource) horizonPorts() int {
-	n := 0
-	for k := 0; k < 8; k++ {
-		n += bits.OnesCount64(s.ports[0][k] | s.ports[1][k])
+	k := 0
+	for i := 0; i < 4; i++ {
+		k += bits.OnesCount64(s.ports[0][i] | s.ports[1][i])
 	}
-	return n
+	const m = 256
+	if k >= m-2 {
+		return 1000
+	}
+	return int(math.Round(-m * math.Log(1-float64(k)/m)))
 }
 
 func (s *seqSource) horizonHosts() int { return bits.OnesCount64(s.hosts[0] | s.hosts[1]) }
@@ -732,6 +746,18 @@ func (d *Sequence) facts(s *seqSource, src netip.Addr, run []attempt) runFacts {
 			add(0.5, fmt.Sprintf("%d consecutive port steps", consec))
 		}
 	}
+	if !icmp && nseen >= 5 {
+		ascending := true
+		for k := 1; k < len(f.seq); k++ {
+			if f.seq[k].Port <= f.seq[k-1].Port {
+				ascending = false
+				break
+			}
+		}
+		if ascending {
+			add(0.2, "ports in ascending order (a sequential scan, as nmap -r)")
+		}
+	}
 	wellKnown := 0
 	for _, k := range f.seq {
 		if !icmp && isServicePort(k.Port) {
@@ -1020,8 +1046,8 @@ func (d *Sequence) reportScan(s *seqSource, src netip.Addr, first int64, score f
 		a.Dst = b.dsts[0]
 	}
 	ports := fmt.Sprintf("about %d port(s)", max(s.horizonPorts(), distinct))
-	if s.horizonPorts() > 300 {
-		ports = "300+ ports"
+	if s.horizonPorts() >= 1000 {
+		ports = "1000+ ports"
 	}
 	a.Summary = fmt.Sprintf("%s scanned %s on %d host(s) (%d attempts)", src, ports, max(s.horizonHosts(), int(b.nd)), int(b.n)+int(b.overflow))
 	a.ID = alert.IDOf("scan", src, a.Dst, a.FirstSeen)
