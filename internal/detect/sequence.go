@@ -372,7 +372,14 @@ func (s *seqSource) horizonPorts() int {
 	return int(math.Round(-m * math.Log(1-float64(k)/m)))
 }
 
-func (s *seqSource) horizonHosts() int { return bits.OnesCount64(s.hosts[0] | s.hosts[1]) }
+// horizonHosts estimates the distinct hosts the same way, over 64 bits.
+func (s *seqSource) horizonHosts() int {
+	k := bits.OnesCount64(s.hosts[0] | s.hosts[1])
+	if k >= 62 {
+		return 250
+	}
+	return int(math.Round(-64 * math.Log(1-float64(k)/64)))
+}
 
 func (d *Sequence) observeConnection(ev *event.Event) {
 	i, ok := d.table.Peek(state.KeyOf(ev.Src))
