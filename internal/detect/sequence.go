@@ -372,14 +372,10 @@ func (s *seqSource) horizonPorts() int {
 	return int(math.Round(-m * math.Log(1-float64(k)/m)))
 }
 
-// horizonHosts estimates the distinct hosts the same way, over 64 bits.
-func (s *seqSource) horizonHosts() int {
-	k := bits.OnesCount64(s.hosts[0] | s.hosts[1])
-	if k >= 62 {
-		return 250
-	}
-	return int(math.Round(-64 * math.Log(1-float64(k)/64)))
-}
+// horizonHosts counts the hosts' bits. Fibonacci hashing spreads nearby
+// addresses (the usual sweep) almost without collisions, so the bit count
+// is the better estimate here; linear counting would overshoot.
+func (s *seqSource) horizonHosts() int { return bits.OnesCount64(s.hosts[0] | s.hosts[1]) }
 
 func (d *Sequence) observeConnection(ev *event.Event) {
 	i, ok := d.table.Peek(state.KeyOf(ev.Src))
