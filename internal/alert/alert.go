@@ -123,11 +123,27 @@ type Alert struct {
 
 	// Members lists the alert ids an incident joins.
 	Members []string `json:"members,omitempty"`
+	// Incident is, on an alert joined into an incident, the incident's id.
+	Incident string `json:"incident,omitempty"`
+	// Timeline is an incident's story in time order, one entry per step
+	// its members show (client run, knock, daemon, rule, connection).
+	Timeline []TimelineEntry `json:"timeline,omitempty"`
+	// MemberAlerts are an incident's members in full, so a hunt prints one
+	// incident rather than its members beside it (package correlate).
+	MemberAlerts []*Alert `json:"member_alerts,omitempty"`
 
 	Evidence []string `json:"evidence"`
 	// EvidenceTotal counts all evidence records, of which Evidence holds the
 	// first few.
 	EvidenceTotal int `json:"evidence_total"`
+}
+
+// TimelineEntry is one step of an incident.
+type TimelineEntry struct {
+	Time     time.Time `json:"time"`
+	Detector string    `json:"detector"`
+	Summary  string    `json:"summary"`
+	AlertID  string    `json:"alert_id"`
 }
 
 // MaxEvidence caps the origins an alert carries.

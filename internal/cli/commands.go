@@ -130,8 +130,8 @@ func newConfigCmd(s Streams) *cobra.Command {
 		Short: "Validate a configuration file and print every error with its line",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if _, err := config.Load(args[0]); err != nil {
-				return &exitError{code: ExitError, err: err}
+			if _, err := config.CheckFile(args[0], formatExists); err != nil {
+				return printProblems(s, args[0], err)
 			}
 			fmt.Fprintf(s.Out, "%s: ok\n", args[0])
 			return nil
@@ -172,4 +172,4 @@ reported as authorized (low severity); unknown sequences stay suspicious.`,
 }
 
 // packetOpener returns the capture opener built into this binary, if any.
-var packetOpener = func() source.PacketOpener { return nil }
+var packetOpener func() source.PacketOpener = builtinPacketOpener

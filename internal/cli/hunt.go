@@ -32,6 +32,7 @@ type inputFlags struct {
 	bootTime   string
 	workers    int
 	shards     int
+	rules      []string
 }
 
 func (f *inputFlags) register(cmd *cobra.Command) {
@@ -43,6 +44,7 @@ func (f *inputFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&f.bootTime, "boot-time", "", "boot time (RFC 3339) to date dmesg lines that carry only uptime")
 	fl.IntVar(&f.workers, "workers", 0, "decoder goroutines per file (default: number of CPUs for one or two files, else 1)")
 	fl.IntVar(&f.shards, "shards", 0, "detector shards (default: number of CPUs)")
+	fl.StringArrayVar(&f.rules, "rules", nil, "magic-packet rule file extending or replacing the built-in rules (repeatable; see `knockwatch rules`)")
 }
 
 func (f *inputFlags) options(paths []string) (hunt.Options, error) {
@@ -71,6 +73,11 @@ func (f *inputFlags) options(paths []string) (hunt.Options, error) {
 	if f.year != 0 && (f.year < 1970 || f.year > 9999) {
 		return hunt.Options{}, fmt.Errorf("--year %d: out of range", f.year)
 	}
+	rs, err := loadRules(f.rules)
+	if err != nil {
+		return hunt.Options{}, err
+	}
+	cfg.Rules = rs
 	return hunt.Options{
 		Paths:    paths,
 		Config:   cfg,
@@ -80,7 +87,7 @@ func (f *inputFlags) options(paths []string) (hunt.Options, error) {
 		BootTime: boot,
 		Workers:  f.workers,
 		Shards:   f.shards,
-		Packets:  packetOpener(),
+		Packets:  packetOpenerFor(rs),
 	}, nil
 }
 

@@ -81,6 +81,10 @@ Tell knockwatch about your own knock sequences so they are reported as authorize
 		newConfigCmd(s),
 		newFormatsCmd(s),
 		newVersionCmd(s),
+		newCaptureCmd(s),
+		newRulesCmd(s),
+		newEmulateCmd(s),
+		newWatchCmd(s),
 	)
 	return root
 }

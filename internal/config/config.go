@@ -17,6 +17,7 @@ import (
 	"go.yaml.in/yaml/v4"
 
 	"github.com/knockwatch/knockwatch/internal/event"
+	"github.com/knockwatch/knockwatch/internal/rules"
 )
 
 // Config is the whole configuration.
@@ -25,6 +26,11 @@ type Config struct {
 	State      State        `yaml:"state"`
 	Allowlist  Allowlist    `yaml:"allowlist"`
 	Authorized []Authorized `yaml:"authorized_sequences"`
+	// Rules are the magic-packet signatures; nil means the built-in set.
+	// The CLI loads them from --rules, so they are not part of the YAML.
+	Rules *rules.Set `yaml:"-"`
+	// Watch configures the sensor (knockwatch watch); hunt ignores it.
+	Watch *Watch `yaml:"watch,omitempty"`
 }
 
 // Sequence tunes the knock-sequence detector.
@@ -81,6 +87,14 @@ type Allowlist struct {
 	// KnownScanners are sources whose attempts are scans by definition
 	// (vulnerability scanners, monitoring).
 	KnownScanners []netip.Prefix `yaml:"known_scanners"`
+	// AdminUsers are accounts whose knock-client runs and knock-daemon
+	// config edits are expected (process detector): reported at low
+	// severity. Matched case-insensitively against the user, the login
+	// user, and the user without its DOMAIN\ prefix.
+	AdminUsers []string `yaml:"admin_users,omitempty"`
+	// AdminHosts are endpoints (host names, case-insensitive; "*.suffix"
+	// matches a domain) whose knock-client runs are expected: low severity.
+	AdminHosts []string `yaml:"admin_hosts,omitempty"`
 }
 
 // Authorized is a knock sequence the operators use on purpose.
@@ -250,6 +264,9 @@ func (c *Config) Validate() error {
 	for i, a := range c.Authorized {
 		check(a.Name != "", "authorized_sequences[%d]: name is required", i)
 		check(len(a.Ports) >= 1 && len(a.Ports) <= 32, "authorized_sequences[%d] (%s): ports: want 1..32 ports", i, a.Name)
+	}
+	if c.Watch != nil {
+		errs = append(errs, c.Watch.validate()...)
 	}
 	return errors.Join(errs...)
 }

@@ -189,7 +189,9 @@ func parseRFC3339(b []byte) (int64, int, bool) {
 	y, ok1 := atoi4(b)
 	mo, ok2 := atoi2(b[5:])
 	d, ok3 := atoi2(b[8:])
-	if !ok1 || !ok2 || !ok3 || mo < 1 || mo > 12 || d < 1 || d > 31 {
+	// Unix nanoseconds in an int64 reach only 1678..2262; logs are newer
+	// than 1970 and a year past 2200 is damage, not a date.
+	if !ok1 || !ok2 || !ok3 || mo < 1 || mo > 12 || d < 1 || d > 31 || y < 1970 || y > 2200 {
 		return 0, 0, false
 	}
 	h, mi, s, ok := parseHMS(b[11:])
@@ -239,7 +241,7 @@ func parseEpoch(b []byte) (int64, bool) {
 	var sec int64
 	i := 0
 	for i < len(b) && digit(b[i]) {
-		if i >= 12 {
+		if i >= 10 { // 10 digits of seconds reach the year 2286
 			return 0, false
 		}
 		sec = sec*10 + int64(b[i]-'0')

@@ -12,8 +12,12 @@
 //  2. add one entry to the formats slice in registry.go;
 //  3. add testdata/<format>/ with samples and a README.md saying how each was
 //     made;
-//  4. add <format>_test.go with a table test, FuzzX and BenchmarkX
-//     (TestRegistryComplete checks the last three exist).
+//  4. add <format>_test.go with a table test, FuzzX and BenchmarkX, where X
+//     is the format's name without its dashes, in any case ("zeek-conn-tsv":
+//     FuzzZeekConnTSV; a benchmark may add a suffix, BenchmarkSyslogNetfilter).
+//     TestRegistryComplete checks that every registered format has the
+//     testdata folder with a README.md and a sample, the fuzz target and the
+//     benchmark, by reading the package's _test.go files with go/parser.
 package decode
 
 import (

@@ -64,6 +64,11 @@ func (d *syslogDecoder) decodeNetfilter(line []byte, h *syslogLine, origin event
 	if len(h.tag) > 0 && string(h.tag) != "kernel" && len(h.pid) == 0 {
 		msg = h.afterHost
 	}
+	// dmesg --time-format iso writes "2025-11-22T10:15:02,118311+0000 PREFIX IN=…"
+	// with no host: what the header split took for a host is the prefix.
+	if len(h.tag) == 0 && len(h.host) > 0 && bytes.HasPrefix(msg, tokIN) {
+		msg = line[len(line)-len(msg)-len(h.host)-1:]
+	}
 	msgOff := len(line) - len(msg)
 	nf := &d.nf
 

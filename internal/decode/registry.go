@@ -30,6 +30,19 @@ type Format struct {
 // ties: more specific formats first.
 var formats = []Format{
 	syslogFormat,
+	knockdLogFormat,
+	sentinelSyslogFormat,
+	cefFormat,
+	journaldFormat,
+	zeekConnTSVFormat,
+	zeekConnJSONFormat,
+	sentinelCSLCSVFormat,
+	sentinelCSLJSONFormat,
+	vpcFlowFormat,
+	auditdFormat,
+	sysmonFormat,
+	defenderFormat,
+	ecsFormat,
 }
 
 // Formats returns every built-in format.

@@ -24,6 +24,8 @@ type syslogDecoder struct {
 	clk clock
 	h   syslogLine
 	nf  netfilterState
+	// daemons holds the knockd/fwknopd decoders' arena.
+	daemons daemonState
 }
 
 func newSyslogDecoder(o Options) *syslogDecoder {
@@ -38,7 +40,7 @@ func sniffSyslog(line []byte) int {
 	if isNetfilter(line) {
 		return 10
 	}
-	return 0
+	return sniffDaemonSyslog(line)
 }
 
 // Decode splits the syslog header and hands the message to the decoder for
@@ -57,6 +59,14 @@ func (d *syslogDecoder) Decode(line []byte, origin event.Origin, dst []event.Eve
 // lines.
 func (d *syslogDecoder) dispatch(line []byte, h *syslogLine, origin event.Origin, dst []event.Event) ([]event.Event, error) {
 	switch {
+	case isProgram(h.tag, "knockd"):
+		return d.decodeKnockd(line, h, origin, dst)
+	case isProgram(h.tag, "fwknopd"):
+		return d.decodeFwknopd(line, h, origin, dst)
+	case isCEFMessage(h):
+		return d.decodeCEF(line, h, origin, dst)
+	case isProgram(h.tag, "sysmon"):
+		return d.decodeSysmon(line, h, origin, dst)
 	default:
 		// Kernel text, ulogd2 LOGEMU lines and bare dmesg lines carry
 		// packet text; anything else yields no event there.

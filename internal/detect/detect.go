@@ -86,5 +86,9 @@ func (t *Trace) Lines() []string {
 func New(cfg config.Config, shards int, deps Deps) []Detector {
 	return []Detector{
 		NewSequence(cfg, shards, deps),
+		NewSPA(cfg, shards, deps),
+		NewMagic(cfg, shards, deps),
+		NewDaemon(cfg, shards, deps),
+		NewProcess(cfg, shards, deps),
 	}
 }

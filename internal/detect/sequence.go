@@ -698,15 +698,14 @@ func (d *Sequence) facts(s *seqSource, src netip.Addr, run []attempt) runFacts {
 		}
 		seen[nseen] = key
 		nseen++
-		f.seq = append(f.seq, alert.Knock{Port: a.port, Proto: a.proto.String(), OffsetMS: float64(a.t-first) / 1e6})
+		port := a.port
+		if a.proto == event.ProtoICMP || a.proto == event.ProtoICMPv6 {
+			port >>= 8 // ICMP elements show their type
+		}
+		f.seq = append(f.seq, alert.Knock{Port: port, Proto: a.proto.String(), OffsetMS: float64(a.t-first) / 1e6})
 	}
 	f.distinct = nseen
-	icmp := run[0].proto == event.ProtoICMP || run[0].proto == event.ProtoICMPv6
-	if icmp {
-		for k := range f.seq {
-			f.seq[k].Port = 0
-		}
-	}
+	icmp := onlyICMP(run)
 
 	// Retry-likeness: the same port again and again.
 	switch {
@@ -796,7 +795,7 @@ func (d *Sequence) facts(s *seqSource, src netip.Addr, run []attempt) runFacts {
 	}
 	stealth := 0
 	for _, a := range run {
-		if a.proto == event.ProtoTCP && a.tflags&event.FlagSYN == 0 {
+		if a.proto == event.ProtoTCP && a.tflags&event.FlagSYN == 0 && a.eflags&event.FlagNoTCPFlags == 0 {
 			stealth++
 		}
 	}

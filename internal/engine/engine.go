@@ -100,6 +100,18 @@ func (e *Engine) shardOf(ev *event.Event) int {
 	if len(e.shards) == 1 {
 		return 0
 	}
+	if ev.Kind == event.KindDaemon && ev.Daemon != nil {
+		// A daemon host's lines stay together: some name no source
+		// (fwknopd's HMAC failure follows the line naming the sender, a
+		// removed rule names only its expiry), and the host's inventory
+		// finding must come from one shard.
+		h := uint64(14695981039346656037)
+		for i := 0; i < len(ev.Daemon.Host); i++ {
+			h ^= uint64(ev.Daemon.Host[i])
+			h *= 1099511628211
+		}
+		return int(h % uint64(len(e.shards)))
+	}
 	a := ev.Src
 	if !a.IsValid() {
 		a = ev.Dst

@@ -236,6 +236,15 @@ const (
 	FlagRelativeTime
 	// FlagCoarseTime: the time is precise to the minute only (knockd LogFile).
 	FlagCoarseTime
+	// FlagPacket: the event was decoded from a captured packet, so its header
+	// fields are exact and the payload was seen: a nil Payload with a
+	// non-zero PayloadLen means the source judged it uninteresting, not
+	// that it is unknown as in a log line.
+	FlagPacket
+	// FlagNoTCPFlags: the source does not show TCP flags (a flow record, a
+	// firewall's verdict log such as CEF), so a zero TCPFlags on a TCP event
+	// means unknown, not a NULL-scan probe.
+	FlagNoTCPFlags
 )
 
 // Origin locates the record an event came from, for evidence. Input indexes
@@ -275,8 +284,19 @@ type Event struct {
 	// Count is how many packets the record stands for (flow logs); 0 means 1.
 	Count uint32
 
-	// Payload is set only by packet sources. It aliases a buffer owned by the
-	// source and is valid until the batch holding the event is released.
+	// Seq and Ack are the TCP sequence and acknowledgment numbers where the
+	// source shows them (packets). Magic-packet triggers such as SYNful
+	// Knock live in their relation.
+	Seq, Ack uint32
+	// EchoID and EchoSeq are the identifier and sequence number of an ICMP
+	// or ICMPv6 echo request or reply (Reptile keys on them).
+	EchoID, EchoSeq uint16
+
+	// Payload is the transport payload, set only by packet sources and only
+	// when a detector could want it (see FlagPacket). The event owns it: the
+	// engine copies events into shard batches and releases the source's
+	// batch before a shard looks at them, so a source never lends a buffer
+	// it reuses.
 	Payload []byte
 
 	// Daemon is set for KindDaemon events, Process for KindProcess events.

@@ -18,6 +18,7 @@ import (
 
 	"github.com/knockwatch/knockwatch/internal/alert"
 	"github.com/knockwatch/knockwatch/internal/config"
+	"github.com/knockwatch/knockwatch/internal/correlate"
 	"github.com/knockwatch/knockwatch/internal/decode"
 	"github.com/knockwatch/knockwatch/internal/detect"
 	"github.com/knockwatch/knockwatch/internal/engine"
@@ -137,13 +138,16 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	if err := ctx.Err(); err != nil {
 		return res, err
 	}
-	Finish(res.Alerts)
+	res.Alerts = Finish(res.Alerts)
 	return res, nil
 }
 
-// Finish puts alerts in their stable order (time, then id) and adds what
-// only the whole stream shows: a knock sequence seen from several sources.
-func Finish(alerts []*alert.Alert) {
+// Finish puts alerts in their stable order (time, then id), adds what only
+// the whole stream shows (a knock sequence seen from several sources), and
+// joins the branches of one knock into incidents (package correlate). It
+// returns what the hunt reports: the incidents and the alerts no incident
+// took; an incident carries its members.
+func Finish(alerts []*alert.Alert) []*alert.Alert {
 	slices.SortStableFunc(alerts, func(a, b *alert.Alert) int {
 		if c := a.Time.Compare(b.Time); c != 0 {
 			return c
@@ -151,6 +155,8 @@ func Finish(alerts []*alert.Alert) {
 		return strings.Compare(a.ID, b.ID)
 	})
 	NewEnricher(0).Each(alerts)
+	detect.SPAReplays(alerts) // replays whose packets went to different shards
+	return correlate.Fold(alerts, correlate.Options{})
 }
 
 // Enricher adds cross-source facts to alerts in time order. Its memory is

@@ -28,15 +28,14 @@ import (
 // 1024, no DF, one source port), masscan (40 bytes, window 1024), hping
 // (40 bytes, window 64).
 type scriptLine struct {
-	t      time.Duration
-	src    netip.Addr
-	dst    netip.Addr
-	port   uint16
-	proto  string
-	allow  bool
-	shape  string
-	sport  int
-	seqNum int
+	t     time.Duration
+	src   netip.Addr
+	dst   netip.Addr
+	port  uint16
+	proto string
+	allow bool
+	shape string
+	sport int
 }
 
 type expectation struct {

@@ -82,9 +82,10 @@ type Opener struct {
 	Stdin io.Reader
 }
 
-// PacketOpener turns a capture file into a stream.
+// PacketOpener turns a capture file into a stream. st, if not nil, receives
+// the capture's frame and event counts and its located decode errors.
 type PacketOpener interface {
-	OpenCapture(ctx context.Context, name string, r io.Reader, input uint32) (Stream, error)
+	OpenCapture(ctx context.Context, name string, r io.Reader, input uint32, st *stats.Run) (Stream, error)
 }
 
 // ErrUnknownFormat is returned for inputs whose format cannot be told.
@@ -134,7 +135,7 @@ func (o *Opener) Open(ctx context.Context, path string) (Stream, io.Closer, erro
 			return nil, nil, fmt.Errorf("%s: packet capture input is not available in this build", name)
 		}
 		id := o.Inputs.Add(name, true)
-		s, err := o.Packets.OpenCapture(ctx, name, br, id)
+		s, err := o.Packets.OpenCapture(ctx, name, br, id, o.Stats)
 		if err != nil {
 			f.Close()
 			return nil, nil, err

@@ -340,12 +340,17 @@ func (r *reorderBuffer) push(b *Batch) {
 		r.ready = append(r.ready, b)
 		return
 	}
+	if len(b.Events) == 0 {
+		b.Release()
+		return
+	}
 	for i := range b.Events {
 		r.maxTime = max(r.maxTime, b.Events[i].Time)
 	}
-	r.held = append(r.held, b.Events...)
-	b.Release()
-	slices.SortStableFunc(r.held, func(x, y event.Event) int {
+	// Sort only the new batch, then merge it into what is held (already
+	// sorted): the held window can be large (minutes of Zeek records), and
+	// re-sorting it for every batch would be quadratic.
+	byTime := func(x, y event.Event) int {
 		switch {
 		case x.Time < y.Time:
 			return -1
@@ -353,7 +358,27 @@ func (r *reorderBuffer) push(b *Batch) {
 			return 1
 		}
 		return 0
-	})
+	}
+	slices.SortStableFunc(b.Events, byTime)
+	if len(r.held) == 0 || r.held[len(r.held)-1].Time <= b.Events[0].Time {
+		r.held = append(r.held, b.Events...)
+	} else {
+		merged := make([]event.Event, 0, len(r.held)+len(b.Events))
+		i, j := 0, 0
+		for i < len(r.held) && j < len(b.Events) {
+			if b.Events[j].Time < r.held[i].Time {
+				merged = append(merged, b.Events[j])
+				j++
+			} else {
+				merged = append(merged, r.held[i])
+				i++
+			}
+		}
+		merged = append(merged, r.held[i:]...)
+		merged = append(merged, b.Events[j:]...)
+		r.held = merged
+	}
+	b.Release()
 	cut := 0
 	for cut < len(r.held) && r.held[cut].Time <= r.maxTime-r.lateness {
 		cut++
