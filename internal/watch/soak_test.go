@@ -214,14 +214,16 @@ watch:
 
 	// RSS every second, and the accepted lines.
 	pid := cmd.Process.Pid
-	var rss []int64
+	var rss, heap []int64
 	var accepted []int64
 	start := time.Now()
 	r0 := recordsIn(scrape(t, mport))
 	for time.Since(start) < d {
 		time.Sleep(time.Second)
 		rss = append(rss, rssKB(pid))
-		accepted = append(accepted, int64(recordsIn(scrape(t, mport))-r0))
+		m := scrape(t, mport)
+		accepted = append(accepted, int64(recordsIn(m)-r0))
+		heap = append(heap, int64(metricValue(m, "go_memstats_heap_inuse_bytes")))
 	}
 	close(stop)
 	wg.Wait()
@@ -259,6 +261,7 @@ watch:
 	t.Logf("soak %s, %d connections: %d lines sent, %d accepted (%.0f lines/s); %d knocks, %d alerted, %d missed; alert latency p50 %s p90 %s p99 %s max %s",
 		elapsed.Round(time.Millisecond), *soakConns, sent.Load(), total, rate, len(completed), len(lat), missed, pct(.5), pct(.9), pct(.99), pct(1))
 	t.Logf("RSS (MiB) each second: %s", fmtSeries(rss, func(v int64) string { return strconv.FormatFloat(float64(v)/1024, 'f', 1, 64) }))
+	t.Logf("Go heap in use (MiB) each second: %s", fmtSeries(heap, func(v int64) string { return strconv.FormatFloat(float64(v)/(1<<20), 'f', 1, 64) }))
 	t.Logf("accepted lines each second (cumulative): %s", fmtSeries(accepted, func(v int64) string { return strconv.FormatInt(v, 10) }))
 	for _, l := range strings.Split(metrics, "\n") {
 		for _, p := range []string{"knockwatch_events_total", "knockwatch_state_sources", "knockwatch_state_evictions_total", "knockwatch_engine_late_events_total", "knockwatch_engine_forced", "knockwatch_decode_errors_total", "knockwatch_alerts_total", "go_memstats_heap_inuse_bytes"} {
@@ -280,6 +283,16 @@ watch:
 			t.Errorf("RSS keeps growing in the second half: %v", tail)
 		}
 	}
+}
+
+func metricValue(metrics, name string) float64 {
+	for _, l := range strings.Split(metrics, "\n") {
+		if v, ok := strings.CutPrefix(l, name+" "); ok {
+			f, _ := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			return f
+		}
+	}
+	return -1
 }
 
 func rssKB(pid int) int64 {
