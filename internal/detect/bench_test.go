@@ -15,12 +15,14 @@ import (
 // each sending short bursts to a few ports (knock-like, scan-like and
 // single probes), one line every 50µs of event time.
 func firewallLog(n int) [][]byte {
-	lines := make([][]byte, n)
-	start := time.Date(2025, 11, 22, 10, 0, 0, 0, time.UTC)
-	for i := range lines {
+	// One contiguous buffer sliced into lines, as a hunt's read chunks are.
+	var buf []byte
+	ends := make([]int, n)
+	t0 := time.Date(2025, 11, 22, 10, 0, 0, 0, time.UTC)
+	for i := range ends {
 		src := i % 4096
-		t := start.Add(time.Duration(i) * 50 * time.Microsecond)
-		up := float64(t.Sub(start).Microseconds())/1e6 + 4821
+		t := t0.Add(time.Duration(i) * 50 * time.Microsecond)
+		up := float64(t.Sub(t0).Microseconds())/1e6 + 4821
 		port := 7000 + (i/4096)%16*1000 + src%7
 		proto := "TCP SPT=%d DPT=%d WINDOW=64240 RES=0x00 SYN URGP=0"
 		ln := 60
@@ -28,8 +30,16 @@ func firewallLog(n int) [][]byte {
 			proto = "UDP SPT=%d DPT=%d LEN=9"
 			ln = 29
 		}
-		lines[i] = fmt.Appendf(nil, "%s gw01 kernel: [%12.6f] KNOCK-DROP IN=eth0 OUT= MAC=52:54:00:aa:bb:cc:52:54:00:11:22:33:08:00 SRC=198.51.%d.%d DST=203.0.113.10 LEN=%d TOS=0x00 PREC=0x00 TTL=52 ID=%d DF PROTO="+proto,
+		buf = fmt.Appendf(buf, "%s gw01 kernel: [%12.6f] KNOCK-DROP IN=eth0 OUT= MAC=52:54:00:aa:bb:cc:52:54:00:11:22:33:08:00 SRC=198.51.%d.%d DST=203.0.113.10 LEN=%d TOS=0x00 PREC=0x00 TTL=52 ID=%d DF PROTO="+proto,
 			t.Format(time.Stamp), up, src/250, src%250+1, ln, i%65536, 40000+i%20000, port)
+		ends[i] = len(buf)
+		buf = append(buf, '\n')
+	}
+	lines := make([][]byte, n)
+	start := 0
+	for i, end := range ends {
+		lines[i] = buf[start:end:end]
+		start = end + 1
 	}
 	return lines
 }
