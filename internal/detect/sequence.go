@@ -37,8 +37,9 @@ const (
 	// burstDsts is the number of destinations a burst keeps apart; a source
 	// knocking more hosts at once is sweeping.
 	burstDsts = 4
-	// retransmitWindow merges a repeated SYN from the same source port (a
-	// TCP retransmission) into the first attempt.
+	// retransmitWindow merges a repeated attempt from the same source port
+	// (a TCP retransmission, or the same packet from a second input) into
+	// the first.
 	retransmitWindow = 3 * int64(time.Second)
 	// periodicGap is the longest interval between repeats of one run for
 	// it to look like a health check rather than a knock used again.
@@ -317,7 +318,10 @@ func (d *Sequence) store(s *seqSource, ev *event.Event) {
 		return
 	}
 	port := portKey(ev)
-	if ev.Proto == event.ProtoTCP {
+	// The same packet twice (a TCP retransmission, or one attempt seen both
+	// in a firewall log and in a capture of the same link) has the same
+	// source port; a client's new attempt has a new one.
+	if ev.Proto == event.ProtoTCP || ev.Proto == event.ProtoUDP {
 		for k := 0; k < int(b.n); k++ {
 			a := &b.att[k]
 			if int(a.dst) == di && a.port == port && a.proto == ev.Proto && a.sport == ev.SrcPort && ev.Time-a.t < retransmitWindow {
