@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Rebuilds demo/ from recordings the repository already holds:
+# Rebuilds demo/ (the README's demo hunt) from recordings the repository already holds:
 #  - lab/corpus/* : real knock, fwknop, nmap and masscan runs in network
 #    namespaces (see lab/README.md), with the gateway's kernel firewall log,
 #    knockd's LogFile, fwknopd's log and a tcpdump capture;
