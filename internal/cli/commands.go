@@ -123,7 +123,7 @@ attempt, when its burst was judged, its scan- and retry-likeness and the alerts.
 func newConfigCmd(s Streams) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "config",
-		Short: "Check a configuration, print the defaults or import knockd sequences",
+		Short: "Check a configuration or import knockd sequences",
 	}
 	cmd.AddCommand(&cobra.Command{
 		Use:   "check FILE",

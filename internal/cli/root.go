@@ -85,6 +85,7 @@ Tell knockwatch about your own knock sequences so they are reported as authorize
 		newRulesCmd(s),
 		newEmulateCmd(s),
 		newWatchCmd(s),
+		newReportCmd(s),
 	)
 	return root
 }

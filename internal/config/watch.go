@@ -408,9 +408,9 @@ func (w *Watch) validate() []error {
 		}
 		// fields that belong to other types
 		type field struct {
-			key string
-			set bool
-			for_ string
+			key  string
+			set  bool
+			only string
 		}
 		fields := []field{
 			{"path", in.Path != "", InputFile},
@@ -437,8 +437,8 @@ func (w *Watch) validate() []error {
 		switch in.Type {
 		case InputFile, InputSyslog, InputJournald, InputCapture:
 			for _, f := range fields {
-				if f.set && f.for_ != in.Type {
-					bad(p+"."+f.key, "only for inputs of type %s, not %s", f.for_, in.Type)
+				if f.set && f.only != in.Type {
+					bad(p+"."+f.key, "only for inputs of type %s, not %s", f.only, in.Type)
 				}
 			}
 		case "":
@@ -565,7 +565,7 @@ func (w *Watch) validate() []error {
 		type field struct {
 			key  string
 			set  bool
-			for_ string
+			only string
 		}
 		fields := []field{
 			{"path", s.Path != "", SinkJSON},
@@ -580,8 +580,8 @@ func (w *Watch) validate() []error {
 		switch s.Type {
 		case SinkJSON, SinkSyslog, SinkWebhook:
 			for _, f := range fields {
-				if f.set && f.for_ != s.Type {
-					bad(p+"."+f.key, "only for sinks of type %s, not %s", f.for_, s.Type)
+				if f.set && f.only != s.Type {
+					bad(p+"."+f.key, "only for sinks of type %s, not %s", f.only, s.Type)
 				}
 			}
 		case "":

@@ -261,7 +261,7 @@ func (d *Sequence) observeAttempt(ev *event.Event) {
 	t := ev.Time
 	// A burst ends when the pause before this attempt is too long, or when
 	// it has gone on longer than any knock takes.
-	if s.phase != phaseNone && (t-s.b.last > int64(d.cfg.MaxGap) || t-s.b.first > int64(d.cfg.MaxSpan)) {
+	if s.phase != phaseNone && (t-s.b.last > int64(d.cfg.MaxGap) || t-s.b.first > int64(d.cfg.MaxSpan) || d.newKnockAfterPause(&s.b, t)) {
 		if s.phase == phaseOpen {
 			d.judge(ev.Src, s, nil)
 		}
@@ -290,6 +290,18 @@ func (d *Sequence) observeAttempt(ev *event.Event) {
 	if d.deps.Trace.On(ev.Src) {
 		d.trace(ev.Src, "attempt %s %d/%s -> %s (burst of %d, judged after %s of quiet)", ev.Action, ev.DstPort, ev.Proto, ev.Dst, int(b.n)+int(b.overflow), time.Duration(settle))
 	}
+}
+
+// newKnockAfterPause reports whether an attempt after a pause starts a new
+// burst although the pause is under MaxGap: a burst whose hits came
+// milliseconds apart that resumes half a minute later is a second knock,
+// not the slow end of the first. A pause up to ten times the burst's largest
+// gap (at least two seconds) still continues it: people knock irregularly.
+func (d *Sequence) newKnockAfterPause(b *burst, t int64) bool {
+	if b.n < 2 {
+		return false
+	}
+	return t-b.last > max(10*b.maxGap, 2*int64(time.Second))
 }
 
 // store adds an attempt to the burst, folding retransmissions into the
@@ -395,9 +407,9 @@ func (d *Sequence) observeConnection(ev *event.Event) {
 					d.trace(ev.Src, "connection to %s %d/%s while its burst is pending: judging now", ev.Dst, ev.DstPort, ev.Proto)
 				}
 				d.judge(ev.Src, s, conn)
-				s.phase = phaseSettled
-				s.deadline = s.b.last + int64(d.cfg.MaxGap)
-				d.schedule(i, s)
+				// The knock did its job: what the source tries next is a
+				// new burst. The memo keeps the knock for later connections.
+				d.closeBurst(s)
 				return
 			}
 		}

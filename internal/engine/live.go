@@ -70,10 +70,10 @@ type LiveOptions struct {
 	// MaxClockSkew bounds how far ahead of the clock an event's time may
 	// be; later times are clamped to it and counted (0: no bound).
 	MaxClockSkew time.Duration
-	// MaxQueued caps the events held for ordering; beyond it the lane with
-	// the earliest head is released regardless of the others' frontiers,
-	// so a lane reading a long backlog cannot make memory grow (default
-	// 65536).
+	// MaxQueued caps the events held for ordering (about rate × lateness
+	// of them); beyond it the lane with the earliest head is released
+	// regardless of the others' frontiers, so a flood or a lane reading a
+	// long backlog cannot make memory grow (default 65536, about 10MB).
 	MaxQueued int
 	// Clock is the wall clock (default SystemClock).
 	Clock Clock
@@ -218,9 +218,19 @@ func (l *Live) DetectorStats() []detect.Stats { return l.eng.Stats() }
 // ErrStopped is returned by lanes of a stopped engine.
 var ErrStopped = errors.New("engine stopped")
 
-// OpenLane adds a lane. name is for messages only.
-func (l *Live) OpenLane(name string) *Lane {
-	ln := &Lane{live: l, name: name}
+// OpenLane adds a live lane (a syslog connection, a capture): it delivers
+// what arrives as it arrives, so until it delivers anything it is held to
+// the clock less the lateness. name is for messages only.
+func (l *Live) OpenLane(name string) *Lane { return l.openLane(name, true) }
+
+// OpenBacklogLane adds a lane that may first read a backlog (a file from a
+// saved position, the journal after a cursor): until it delivers events or
+// says it caught up, nothing is released past it and the detectors' time
+// does not move.
+func (l *Live) OpenBacklogLane(name string) *Lane { return l.openLane(name, false) }
+
+func (l *Live) openLane(name string, live bool) *Lane {
+	ln := &Lane{live: l, name: name, caughtUp: live}
 	select {
 	case l.in <- laneMsg{lane: ln, open: true}:
 	case <-l.closing:
@@ -413,42 +423,58 @@ func (l *Live) handle(m laneMsg) {
 			l.queued += len(evs)
 		}
 		ln.caughtUp = b.CaughtUp
+		// A small batch joins the lane's last queued one when it fits and
+		// no mark lies between them: queued events would otherwise keep a
+		// pooled array of 1024 events each (155KB) for a handful of events
+		// (a syslog connection hands over what one read brought).
+		if n := len(ln.q); n > 0 && b.Batch != nil && b.Mark == nil {
+			last := ln.q[n-1]
+			if last.Mark == nil && last.Batch != nil && (n > 1 || ln.pos == 0) &&
+				len(last.Batch.Events)+len(b.Batch.Events) <= cap(last.Batch.Events) {
+				last.Batch.Events = append(last.Batch.Events, b.Batch.Events...)
+				last.CaughtUp = b.CaughtUp
+				b.Batch.Release()
+				return
+			}
+		}
 		ln.q = append(ln.q, b)
 	}
 }
 
 // frontierOf is the earliest time lane ln may still deliver, ignoring its
 // queue; ok is false for a lane that constrains nothing (a closed one).
+// Another input may lag this one by up to the lateness (a sender whose
+// stamps have whole seconds, a relay's delay, clock skew), so every bound
+// is less the lateness: events go out once every lane has passed them by
+// the lateness, the bounded out-of-orderness of stream processors.
 //
-//   - A lane reading a backlog delivers nothing older than what it
-//     delivered last (its events are in its own order).
-//   - A lane that is caught up delivers live events next: nothing older
-//     than its newest event, nor than its newest event plus the quiet
-//     time since less the lateness (its clock moves on while it is
-//     quiet), nor than the clock less the lateness (a file not written
-//     for an hour must not hold the other inputs an hour back).
-//   - A lane that has delivered nothing yet (a new connection) may
-//     deliver anything not older than the clock less the lateness.
-//
-// So while every lane delivers, events go out as soon as all lanes have
-// passed them (the k-way merge of a hunt); the lateness only delays events
-// while some lane is quiet.
+//   - A lane reading a backlog: its newest event (its events are in its
+//     own order).
+//   - A lane that is caught up delivers live events next: its newest event
+//     plus the quiet time since (its clock moves on while it is quiet),
+//     and at least the clock (a file not written for an hour must not hold
+//     the other inputs an hour back).
+//   - A live lane that has delivered nothing yet (a new connection): the
+//     clock. A backlog lane that has not: anything at all.
 func (l *Live) frontierOf(ln *Lane, now time.Time) (int64, bool) {
 	if ln.closed {
 		return 0, false
 	}
 	late := int64(l.opts.Lateness)
 	if !ln.seen {
+		if !ln.caughtUp {
+			return -1 << 63, true
+		}
 		return now.UnixNano() - late, true
 	}
 	if !ln.caughtUp {
-		return ln.maxTime, true
+		return ln.maxTime - late, true
 	}
 	quiet := int64(now.Sub(ln.lastArrival))
 	if quiet < 0 {
 		quiet = 0
 	}
-	return max(ln.maxTime, ln.maxTime+quiet-late, now.UnixNano()-late), true
+	return max(ln.maxTime+quiet, now.UnixNano()) - late, true
 }
 
 // headTime is the time of the lane's next queued event.
@@ -477,22 +503,30 @@ func (l *Live) release(now time.Time) {
 			bound    = int64(1<<63 - 1)
 			nonEmpty int
 		)
+		// A lane with queued events bounds the others by its head and by
+		// its frontier: what it sends next may still be up to the lateness
+		// older than what it queued.
+		var bestBound int64
 		for _, ln := range l.lanes {
 			l.popEmpty(ln)
-			if t, ok := ln.headTime(); ok {
-				nonEmpty++
-				if best == nil || t < bestT {
-					if best != nil {
-						bound = min(bound, bestT)
-					}
-					best, bestT = ln, t
-				} else {
-					bound = min(bound, t)
-				}
+			lb := int64(1<<63 - 1)
+			if f, ok := l.frontierOf(ln, now); ok {
+				lb = f
+			}
+			t, ok := ln.headTime()
+			if !ok {
+				bound = min(bound, lb)
 				continue
 			}
-			if f, ok := l.frontierOf(ln, now); ok {
-				bound = min(bound, f)
+			nonEmpty++
+			lb = min(lb, t)
+			if best == nil || t < bestT {
+				if best != nil {
+					bound = min(bound, bestBound)
+				}
+				best, bestT, bestBound = ln, t, lb
+			} else {
+				bound = min(bound, lb)
 			}
 		}
 		if best == nil {
@@ -510,13 +544,12 @@ func (l *Live) release(now time.Time) {
 		routed = routed || n > 0
 	}
 	l.dropClosed()
-	// The detectors' watermark: the lowest frontier of all lanes, queued
+	// The detectors' watermark: the lowest bound of all lanes, queued
 	// events included.
 	wm := int64(1<<63 - 1)
 	for _, ln := range l.lanes {
 		if t, ok := ln.headTime(); ok {
 			wm = min(wm, t)
-			continue
 		}
 		if f, ok := l.frontierOf(ln, now); ok {
 			wm = min(wm, f)

@@ -133,7 +133,7 @@ func TestLiveMatchesHunt(t *testing.T) {
 					Options:  Options{Shards: 2, Origins: origins, Alerts: c.add},
 					Lateness: time.Second, IdleTick: 250 * time.Millisecond,
 				})
-				ln := l.OpenLane(name)
+				ln := l.OpenBacklogLane(name)
 				ctx := context.Background()
 				for i, evs := range batches {
 					if err := ln.Send(ctx, LiveBatch{Batch: batchOf(evs), CaughtUp: i == len(batches)-1}); err != nil {
@@ -178,7 +178,7 @@ func TestIdleTickJudgesQuietKnock(t *testing.T) {
 				mu.Unlock()
 			},
 		})
-		ln := l.OpenLane("k")
+		ln := l.OpenBacklogLane("k")
 		if err := ln.Send(context.Background(), LiveBatch{Batch: batchOf(batches[0]), Mark: 42, CaughtUp: true}); err != nil {
 			t.Fatal(err)
 		}
@@ -283,7 +283,7 @@ func TestReconfigureKeepsState(t *testing.T) {
 			Options:  Options{Shards: 2, Origins: names{"a"}, Alerts: c.add},
 			Lateness: 0, IdleTick: 100 * time.Millisecond,
 		})
-		ln := l.OpenLane("a")
+		ln := l.OpenBacklogLane("a")
 		ctx := context.Background()
 		send := func(ev event.Event) {
 			bt := source.NewBatch()
@@ -359,7 +359,7 @@ func TestMaxQueuedBoundsMemory(t *testing.T) {
 			Options:   Options{Shards: 1, Origins: names{"a", "b"}, Alerts: c.add},
 			MaxQueued: 100, Lateness: time.Second, IdleTick: 100 * time.Millisecond,
 		})
-		slow, fast := l.OpenLane("slow"), l.OpenLane("fast")
+		slow, fast := l.OpenBacklogLane("slow"), l.OpenLane("fast")
 		ctx := context.Background()
 		bt := source.NewBatch()
 		bt.Events = append(bt.Events, knockEvent(base, "192.0.2.1", 22, 0, 1))

@@ -273,7 +273,11 @@ func (d *Decoder) icmp(ts int64, frame uint64, h *Header) {
 
 // live finds a flow that has not expired; an expired one is dropped.
 func (d *Decoder) live(k *flowKey, ts int64) (int32, bool) {
-	i, ok := d.flows.lookup(k)
+	return d.liveHash(k, k.hash(d.flows.seed), ts)
+}
+
+func (d *Decoder) liveHash(k *flowKey, kh uint64, ts int64) (int32, bool) {
+	i, ok := d.flows.lookupHash(k, kh)
 	if !ok {
 		return noSlot, false
 	}
@@ -299,7 +303,8 @@ func (d *Decoder) expired(fl *flow, now int64) bool {
 // (a retransmission) is folded into it.
 func (d *Decoder) attempt(ts int64, frame uint64, h *Header, verdict event.Action) {
 	k := forwardKey(h)
-	if i, ok := d.live(&k, ts); ok {
+	kh := k.hash(d.flows.seed)
+	if i, ok := d.liveHash(&k, kh, ts); ok {
 		fl := d.flows.at(i)
 		fl.last = ts
 		d.flows.touch(i)
@@ -307,7 +312,7 @@ func (d *Decoder) attempt(ts int64, frame uint64, h *Header, verdict event.Actio
 		d.interesting(ts, frame, h, event.ActionUnknown)
 		return
 	}
-	i := d.flows.insert(&k)
+	i := d.flows.insertHash(&k, kh)
 	ev := d.event(ts, frame, h)
 	if d.opts.Interest.keepPayload(h) {
 		d.keep(&ev, h)

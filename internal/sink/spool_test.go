@@ -246,19 +246,17 @@ func TestSyslogSinkTCP(t *testing.T) {
 			}
 			go func() {
 				defer c.Close()
+				// One message per connection: the sink must reconnect.
 				br := bufio.NewReader(c)
-				for {
-					n := 0
-					if _, err := fmt.Fscanf(br, "%d ", &n); err != nil {
-						return
-					}
-					b := make([]byte, n)
-					if _, err := io.ReadFull(br, b); err != nil {
-						return
-					}
-					msgs <- string(b)
-					return // one message per connection: the sink must reconnect
+				n := 0
+				if _, err := fmt.Fscanf(br, "%d ", &n); err != nil {
+					return
 				}
+				b := make([]byte, n)
+				if _, err := io.ReadFull(br, b); err != nil {
+					return
+				}
+				msgs <- string(b)
 			}()
 		}
 	}()

@@ -7,13 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/gopacket/gopacket/afpacket"
 	"github.com/gopacket/gopacket/layers"
+	"golang.org/x/sys/unix"
 
 	"github.com/knockwatch/knockwatch/internal/decode"
 	"github.com/knockwatch/knockwatch/internal/event"
@@ -179,25 +178,32 @@ func (c *LiveCapture) frameError(frame uint64, err error) {
 }
 
 // linkTypeOf maps the interface's ARPHRD type to the link type its frames
-// have on an AF_PACKET raw socket.
+// have on an AF_PACKET raw socket. It asks the kernel with SIOCGIFHWADDR on
+// a socket of the calling thread's network namespace: /sys/class/net shows
+// the namespace sysfs was mounted in, which need not be the same.
 func linkTypeOf(name string) (layers.LinkType, bool, error) {
-	b, err := os.ReadFile("/sys/class/net/" + name + "/type")
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return 0, false, fmt.Errorf("hardware type: %w", err)
 	}
-	t, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	defer unix.Close(fd)
+	ifr, err := unix.NewIfreq(name)
 	if err != nil {
-		return 0, false, fmt.Errorf("hardware type %q: %w", b, err)
+		return 0, false, fmt.Errorf("hardware type: %w", err)
 	}
-	switch t {
-	case 1: // ARPHRD_ETHER (veth, bridges, VLAN and bond devices too)
+	if err := unix.IoctlIfreq(fd, unix.SIOCGIFHWADDR, ifr); err != nil {
+		return 0, false, fmt.Errorf("hardware type: %w", err)
+	}
+	switch t := ifr.Uint16(); t {
+	case unix.ARPHRD_ETHER: // veth, bridges, VLAN and bond devices too
 		return layers.LinkTypeEthernet, false, nil
-	case 772: // ARPHRD_LOOPBACK: a zeroed Ethernet header
+	case unix.ARPHRD_LOOPBACK: // a zeroed Ethernet header
 		return layers.LinkTypeEthernet, true, nil
-	case 65534, 768, 769, 776, 778: // NONE (tun, WireGuard), IPIP, IP6IP6 (tunnel6), SIT, IPGRE: bare IP
+	case unix.ARPHRD_NONE, unix.ARPHRD_TUNNEL, unix.ARPHRD_TUNNEL6, unix.ARPHRD_SIT, unix.ARPHRD_IPGRE: // tun, WireGuard, IP tunnels: bare IP
 		return layers.LinkTypeRaw, false, nil
+	default:
+		return 0, false, fmt.Errorf("hardware type %d is not supported (Ethernet, loopback and IP tunnels are)", t)
 	}
-	return 0, false, fmt.Errorf("hardware type %d is not supported (Ethernet, loopback and IP tunnels are)", t)
 }
 
 func interfaceNames() string {

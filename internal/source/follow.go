@@ -210,6 +210,12 @@ func (fw *Follower) Run(ctx context.Context, emit func(Chunk) error) error {
 	if err := fw.start(ctx, emit); err != nil {
 		return err
 	}
+	if fw.cur == nil {
+		// No file yet: nothing to catch up with.
+		if err := emit(Chunk{CaughtUp: true, Replay: fw.replay}); err != nil {
+			return err
+		}
+	}
 	w, err := fsnotify.NewWatcher()
 	var events chan fsnotify.Event
 	var errs chan error

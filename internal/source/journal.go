@@ -116,6 +116,11 @@ func (j *JournalFollower) Run(ctx context.Context, emit func(JournalChunk) error
 		}
 		j.Restarts++
 		j.log.Warn("journalctl ended; starting it again", "err", err, "in", backoff)
+		// Nothing to catch up with meanwhile: say so, or the sensor would
+		// hold its other inputs back waiting for the journal.
+		if err := emit(JournalChunk{End: j.pos, FirstLine: j.pos.Seq + 1, CaughtUp: true, Replay: j.replay}); err != nil {
+			return err
+		}
 		select {
 		case <-ctx.Done():
 			return nil

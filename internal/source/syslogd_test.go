@@ -212,12 +212,11 @@ func TestListenerBadInput(t *testing.T) {
 	}
 	waitFor(t, "rejections", func() bool { return sl.Stats.Rejected.Load() >= 1 })
 	// Still serving.
-	ok := dial()
 	for _, x := range conns {
 		x.Close()
 	}
 	waitFor(t, "connections to close", func() bool { return sl.Stats.Active.Load() <= 2 })
-	ok = dial()
+	ok := dial()
 	ok.Write([]byte(knockLine(8000) + "\n"))
 	waitFor(t, "a line after the abuse", func() bool { return len(lanes.ports()) == 2 })
 }

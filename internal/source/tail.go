@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"sync/atomic"
 	"time"
 
@@ -228,9 +227,3 @@ type Emitter interface {
 // LaneOpener opens an Emitter per ordered flow of records (one per TCP
 // connection of a listener).
 type LaneOpener func(name string) Emitter
-
-// errClosed is returned to readers whose emitter is gone.
-var errClosed = errors.New("input closed")
-
-// describe renders a byte count for messages.
-func describe(n int) string { return fmt.Sprintf("%d bytes", n) }

@@ -339,7 +339,13 @@ if $msg contains "SRC=198.51.100.41 " then {
 	if t.Failed() {
 		b, _ := os.ReadFile(filepath.Join(dir, "knockwatch.log"))
 		r, _ := os.ReadFile(filepath.Join(dir, "rsyslogd.out"))
-		t.Logf("alerts by source %v\nknockwatch log:\n%s\nrsyslogd:\n%s", bySrc, b, r)
+		var ml []string
+		for _, l := range strings.Split(metrics, "\n") {
+			if strings.HasPrefix(l, "knockwatch_") && !strings.HasSuffix(l, " 0") {
+				ml = append(ml, l)
+			}
+		}
+		t.Logf("alerts by source %v\nknockwatch log:\n%s\nrsyslogd:\n%s\nmetrics:\n%s", bySrc, b, r, strings.Join(ml, "\n"))
 	}
 	for _, l := range strings.Split(metrics, "\n") {
 		if strings.HasPrefix(l, "knockwatch_decode_errors_total") && !strings.HasSuffix(l, " 0") {
@@ -379,4 +385,60 @@ func scrape(t *testing.T, port int) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// TestSIGHUPReload: a real process reloads its configuration on SIGHUP (a
+// new authorized sequence takes effect for the next knock) and keeps the
+// old one when the new file has errors.
+func TestSIGHUPReload(t *testing.T) {
+	bin := binary(t)
+	dir := t.TempDir()
+	in := filepath.Join(dir, "kern.log")
+	out := filepath.Join(dir, "alerts.jsonl")
+	os.WriteFile(in, nil, 0o644)
+	cfg := filepath.Join(dir, "knockwatch.yaml")
+	base := fmt.Sprintf(`
+watch:
+  state_dir: %s/state
+  metrics_listen: "off"
+  lateness: 500ms
+  inputs:
+    - {name: kern, type: file, path: %s, timezone: UTC, poll_interval: 50ms}
+  sinks:
+    - {type: jsonl, path: %s}
+`, dir, in, out)
+	os.WriteFile(cfg, []byte(base), 0o644)
+	logPath := filepath.Join(dir, "knockwatch.log")
+	p := startProc(t, bin, cfg, logPath)
+	knock := func(src string) {
+		f, _ := os.OpenFile(in, os.O_WRONLY|os.O_APPEND, 0)
+		defer f.Close()
+		now := time.Now()
+		for i, port := range []int{7000, 8000, 9000} {
+			fmt.Fprintln(f, knockLine(now.Add(time.Duration(i)*40*time.Millisecond), src, port))
+		}
+	}
+	logHas := func(s string) bool {
+		b, _ := os.ReadFile(logPath)
+		return strings.Contains(string(b), s)
+	}
+	waitUntil(t, "the sensor", 10*time.Second, func() bool { return logHas("msg=watching") })
+	knock("198.51.100.1")
+	waitUntil(t, "the first knock", 10*time.Second, func() bool { return len(readAlerts(t, out)) == 1 })
+	os.WriteFile(cfg, []byte(base+"authorized_sequences:\n  - {name: ops, ports: [7000, 8000, 9000]}\n"), 0o644)
+	p.cmd.Process.Signal(syscall.SIGHUP)
+	waitUntil(t, "the reload", 10*time.Second, func() bool { return logHas("configuration reloaded") })
+	knock("198.51.100.2")
+	waitUntil(t, "the second knock", 10*time.Second, func() bool { return len(readAlerts(t, out)) == 2 })
+	os.WriteFile(cfg, []byte(base+"sequence:\n  min_ports: 1\n"), 0o644)
+	p.cmd.Process.Signal(syscall.SIGHUP)
+	waitUntil(t, "the refusal", 10*time.Second, func() bool { return logHas("reload refused") })
+	knock("198.51.100.3")
+	waitUntil(t, "the third knock", 10*time.Second, func() bool { return len(readAlerts(t, out)) == 3 })
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	p.cmd.Wait()
+	as := readAlerts(t, out)
+	if as[0].Authorized || !as[1].Authorized || !as[2].Authorized {
+		t.Errorf("authorized: %v %v %v, want false true true (the bad file kept the reloaded one)", as[0].Authorized, as[1].Authorized, as[2].Authorized)
+	}
 }

@@ -132,7 +132,7 @@ func (s *Sensor) fileInput(in *input, format decode.Format, sniff bool, loc *tim
 		Name: c.Path, Format: format, Sniff: sniff, Stats: in.stats, Replayed: &in.replayed,
 		Decode: decode.Options{Input: in.id, Location: loc, Reference: ref},
 	})
-	lane := s.live.OpenLane(c.Name)
+	lane := s.live.OpenBacklogLane(c.Name)
 	s.trackers.Store(lane, in.tracker)
 	in.cleanup = lane.Close
 	first := true
@@ -158,8 +158,16 @@ func (s *Sensor) fileInput(in *input, format decode.Format, sniff bool, loc *tim
 				b.Events = dec.DecodeLines(ch.Data, ch.FirstLine, ch.TooLong, ch.Replay, b.Events)
 			}
 			in.failing.Store(false)
-			return lane.Send(ectx, engine.LiveBatch{Batch: b, Mark: ch.End, CaughtUp: ch.CaughtUp})
+			var mark any
+			if !ch.End.IsZero() {
+				mark = ch.End
+			}
+			return lane.Send(ectx, engine.LiveBatch{Batch: b, Mark: mark, CaughtUp: ch.CaughtUp})
 		})
+		if err != nil {
+			// Failing: do not hold the other inputs back meanwhile.
+			lane.Send(ectx, engine.LiveBatch{CaughtUp: true})
+		}
 		return err
 	}
 }
@@ -222,7 +230,7 @@ func (s *Sensor) journalInput(in *input, format decode.Format, loc *time.Locatio
 	var restarts atomic.Int64
 	in.metrics.Restarts = restarts.Load
 	in.run = func(ctx context.Context) error {
-		lane := s.live.OpenLane(c.Name)
+		lane := s.live.OpenBacklogLane(c.Name)
 		s.trackers.Store(lane, in.tracker)
 		defer lane.Close()
 		ectx := context.WithoutCancel(ctx)
@@ -232,9 +240,17 @@ func (s *Sensor) journalInput(in *input, format decode.Format, loc *time.Locatio
 				b = source.NewBatch()
 				b.Events = dec.DecodeLines(ch.Data, ch.FirstLine, ch.TooLong, ch.Replay, b.Events)
 			}
-			in.failing.Store(false)
-			restarts.Store(jf.Restarts)
-			return lane.Send(ectx, engine.LiveBatch{Batch: b, Mark: ch.End, CaughtUp: ch.CaughtUp})
+			if prev := restarts.Swap(jf.Restarts); jf.Restarts > prev && b == nil {
+				in.failing.Store(true) // journalctl ended; /readyz says so
+			}
+			var mark any
+			if ch.End.Cursor != "" {
+				mark = ch.End
+			}
+			if b != nil {
+				in.failing.Store(false)
+			}
+			return lane.Send(ectx, engine.LiveBatch{Batch: b, Mark: mark, CaughtUp: ch.CaughtUp})
 		})
 		return err
 	}

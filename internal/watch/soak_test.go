@@ -214,7 +214,7 @@ watch:
 
 	// RSS every second, and the accepted lines.
 	pid := cmd.Process.Pid
-	var rss, heap []int64
+	var rss, heap, queued, lag []int64
 	var accepted []int64
 	start := time.Now()
 	r0 := recordsIn(scrape(t, mport))
@@ -224,6 +224,8 @@ watch:
 		m := scrape(t, mport)
 		accepted = append(accepted, int64(recordsIn(m)-r0))
 		heap = append(heap, int64(metricValue(m, "go_memstats_heap_inuse_bytes")))
+		queued = append(queued, int64(metricValue(m, "knockwatch_engine_queued_events")))
+		lag = append(lag, time.Now().UnixMilli()-int64(metricValue(m, "knockwatch_engine_watermark_seconds")*1000))
 	}
 	close(stop)
 	wg.Wait()
@@ -262,6 +264,8 @@ watch:
 		elapsed.Round(time.Millisecond), *soakConns, sent.Load(), total, rate, len(completed), len(lat), missed, pct(.5), pct(.9), pct(.99), pct(1))
 	t.Logf("RSS (MiB) each second: %s", fmtSeries(rss, func(v int64) string { return strconv.FormatFloat(float64(v)/1024, 'f', 1, 64) }))
 	t.Logf("Go heap in use (MiB) each second: %s", fmtSeries(heap, func(v int64) string { return strconv.FormatFloat(float64(v)/(1<<20), 'f', 1, 64) }))
+	t.Logf("events held for ordering each second: %s", fmtSeries(queued, func(v int64) string { return strconv.FormatInt(v, 10) }))
+	t.Logf("watermark behind the clock (ms) each second: %s", fmtSeries(lag, func(v int64) string { return strconv.FormatInt(v, 10) }))
 	t.Logf("accepted lines each second (cumulative): %s", fmtSeries(accepted, func(v int64) string { return strconv.FormatInt(v, 10) }))
 	for _, l := range strings.Split(metrics, "\n") {
 		for _, p := range []string{"knockwatch_events_total", "knockwatch_state_sources", "knockwatch_state_evictions_total", "knockwatch_engine_late_events_total", "knockwatch_engine_forced", "knockwatch_decode_errors_total", "knockwatch_alerts_total", "go_memstats_heap_inuse_bytes"} {

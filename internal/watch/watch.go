@@ -24,16 +24,19 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"reflect"
 	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"github.com/knockwatch/knockwatch/internal/alert"
 	"github.com/knockwatch/knockwatch/internal/config"
 	"github.com/knockwatch/knockwatch/internal/detect"
 	"github.com/knockwatch/knockwatch/internal/engine"
+	"github.com/knockwatch/knockwatch/internal/event"
 	"github.com/knockwatch/knockwatch/internal/metrics"
 	"github.com/knockwatch/knockwatch/internal/rules"
 	"github.com/knockwatch/knockwatch/internal/sink"
@@ -147,8 +150,11 @@ func New(opts Options) (*Sensor, error) {
 		Lateness:     w.Lateness,
 		IdleTick:     w.IdleTick,
 		MaxClockSkew: w.MaxClockSkew,
-		Clock:        opts.Clock,
-		Progress:     s.onProgress,
+		// Events held for ordering (rate × lateness of them) may take a
+		// sixteenth of the memory cap.
+		MaxQueued: max(1<<16, int(int64(opts.Config.State.MaxBytes)/16/int64(unsafe.Sizeof(event.Event{})))),
+		Clock:     opts.Clock,
+		Progress:  s.onProgress,
 	})
 	for i := range w.Inputs {
 		in, err := s.newInput(w.Inputs[i])
@@ -469,6 +475,10 @@ func (s *Sensor) reload(cfg config.Config) error {
 	}
 	if cfg.State.MaxBytes != s.cfg.State.MaxBytes {
 		s.log.Warn("state.max_bytes changes on restart only")
+	}
+	if nw := cfg.Watch.WithDefaults(); !reflect.DeepEqual(nw.Inputs, s.w.Inputs) || (len(nw.Sinks) > 0 && !reflect.DeepEqual(nw.Sinks, s.w.Sinks)) ||
+		nw.StateDir != s.w.StateDir || nw.MetricsListen != s.w.MetricsListen {
+		s.log.Warn("inputs, sinks, state_dir and metrics_listen change on restart only; the detector settings are reloaded now")
 	}
 	if s.live == nil {
 		return errors.New("reload: the sensor is not running")

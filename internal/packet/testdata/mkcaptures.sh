@@ -124,6 +124,12 @@ stop_bg() {
 	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
 	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
 	PIDS=()
+	# What the background commands started inside the namespaces
+	# (knockd, nc, fwknopd) goes too, so no capture sees the last one's.
+	for n in "$C" "$S"; do
+		for p in $(ip netns pids "$n" 2>/dev/null); do kill "$p" 2>/dev/null || true; done
+	done
+	sleep 0.3
 }
 
 net_up() {
@@ -200,7 +206,7 @@ capture_start() {
 	note "(server) tcpdump -i $iface -n -U --immediate-mode -B 32768 $* -w capture.pcap &"
 	ip netns exec "$S" tcpdump -i "$iface" -n -U --immediate-mode -B 32768 "$@" -w "$file" 2>"$RUN/tcpdump.err" &
 	CAPPID=$!
-	for _ in $(seq 50); do grep -q 'listening on' "$RUN/tcpdump.err" 2>/dev/null && return 0; sleep 0.1; done
+	for _ in $(seq 50); do grep -q 'listening on' "$RUN/tcpdump.err" 2>/dev/null && { sleep 1; return 0; }; sleep 0.1; done
 	die "tcpdump did not start: $(cat "$RUN/tcpdump.err")"
 }
 capture_stop() {
@@ -208,6 +214,8 @@ capture_stop() {
 	kill -TERM "$CAPPID"
 	wait "$CAPPID" || true
 	grep -E 'packets (captured|received by filter|dropped by kernel)' "$RUN/tcpdump.err" | sed 's/^/# tcpdump: /' >>"$README" || true
+	grep -q '^0 packets captured' "$RUN/tcpdump.err" && die "$README: nothing captured"
+	return 0
 }
 reset_server() {
 	stop_bg
@@ -304,9 +312,10 @@ while True:
     os.read(fd, 65536)
 ' "$TUN" &
 	PIDS+=($!)
-	sleep 0.5
+	for _ in $(seq 50); do ins ip link show "$TUN" >/dev/null 2>&1 && break; sleep 0.1; done
 	run server ip addr add 192.0.2.10/32 dev "$TUN"
 	run server ip link set "$TUN" up
+	for _ in $(seq 50); do ins ip link show "$TUN" | grep -q LOWER_UP && break; sleep 0.1; done
 	run server ip route add 192.0.2.7/32 dev "$TUN"
 	capture_start knock-tun "$TUN"
 	run server knock -v 192.0.2.7 7000 8000 9000
@@ -429,7 +438,7 @@ cap_masscan() {
 	local mac
 	mac=$(ins cat "/sys/class/net/$VS/address")
 	capture_start masscan "$VS"
-	run client masscan "$SERVER" -p1-300 --rate 500 --wait 1 --adapter "$VC" --adapter-ip "$CLIENT" --router-mac "$mac"
+	run client timeout 20 masscan "$SERVER" -p1-300 --rate 500 --wait 1 --adapter "$VC" --adapter-ip "$CLIENT" --router-mac "$mac" || true
 	capture_stop
 	readme_end "no sequence alert of medium or more: masscan's 40-byte SYNs to hundreds of ports."
 	reset_server
