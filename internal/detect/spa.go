@@ -257,21 +257,36 @@ func isB64(c byte) bool {
 // Rijndael-mode SPA length ("sha256 or none"), "" if none does. Lengths
 // are ambiguous: a payload without HMAC can be as long as one with.
 func spaLengthFits(n int) string {
-	out := ""
-	for _, h := range spaHMACLens {
+	var mask uint8
+	for i, h := range spaHMACLens {
 		m := n - h.n + 10
 		if m <= 0 || m%4 == 1 {
 			continue
 		}
 		if b := m * 3 / 4; b >= 32 && b%16 == 0 {
-			if out != "" {
-				out += " or "
-			}
-			out += h.name
+			mask |= 1 << i
 		}
 	}
-	return out
+	return spaHMACNames[mask]
 }
+
+// spaHMACNames names every set of fitting digests, so a check allocates
+// nothing.
+var spaHMACNames = func() (names [1 << len(spaHMACLens)]string) {
+	for mask := range names {
+		s := ""
+		for i, h := range spaHMACLens {
+			if mask&(1<<i) != 0 {
+				if s != "" {
+					s += " or "
+				}
+				s += h.name
+			}
+		}
+		names[mask] = s
+	}
+	return names
+}()
 
 func (d *SPA) packet(ev *event.Event, f *SPAFacts) {
 	key := sha256.Sum256(ev.Payload)

@@ -29,11 +29,13 @@ func TestSensorMetrics(t *testing.T) {
 	ready.Store(true)
 	m := New()
 	sm := m.RegisterSensor(Sensor{
-		Inputs:    []Input{{Name: "edge", Stats: st, Listener: &ls, Capture: func() (uint64, uint64, bool) { return 100, 7, true }}},
-		Sinks:     []Sink{{Name: "siem", Stats: &ds}},
-		Live:      &live,
-		Detectors: func() []detect.Stats { return []detect.Stats{{Name: "sequence", Sources: 5, Capacity: 9, Evictions: 1}} },
-		Ready:     &ready,
+		Inputs: []Input{{Name: "edge", Stats: st, Listener: &ls, Capture: func() (uint64, uint64, bool) { return 100, 7, true }}},
+		Sinks:  []Sink{{Name: "siem", Stats: &ds}},
+		Live:   &live,
+		Detectors: func() []detect.Stats {
+			return []detect.Stats{{Name: "sequence", Sources: 5, Capacity: 9, Evictions: 1}}
+		},
+		Ready: &ready,
 	})
 	sm.Alert(&alert.Alert{Detector: "sequence", Severity: alert.SeverityHigh})
 	sm.Alert(&alert.Alert{Detector: "made-up", Severity: alert.SeverityLow})

@@ -82,10 +82,13 @@ func (p *pipeline) pass(tb testing.TB, data []byte, span int64) int {
 	return n
 }
 
-func benchPipeline(b *testing.B, frames [][]byte, times []int64) {
+func benchPipeline(b *testing.B, frames [][]byte, times []int64, detectors bool) {
 	data := pcapOf(frames, times)
 	span := times[len(times)-1] - times[0] + int64(time.Second)
 	p := newPipeline(b)
+	if !detectors {
+		p.dets = nil
+	}
 	p.pass(b, data, span) // warm the tables up: steady state
 	b.ReportAllocs()
 	b.SetBytes(int64(len(data)))
@@ -105,18 +108,30 @@ func benchPipeline(b *testing.B, frames [][]byte, times []int64) {
 // flow-tracked and run through every detector, on one goroutine.
 func BenchmarkPcapDecodeDetect(b *testing.B) {
 	frames, times := trafficMix(100_000)
-	benchPipeline(b, frames, times)
+	benchPipeline(b, frames, times, true)
 }
 
 // BenchmarkPcapDecodeDetectSYNFlood: the worst case, every packet a SYN from
 // a random spoofed source, so every packet is an attempt, a flow-table
-// insert (and eviction) and a detector event.
+// insert (and eviction) and a new source for every detector.
 func BenchmarkPcapDecodeDetectSYNFlood(b *testing.B) {
+	frames, times := synFlood(100_000)
+	benchPipeline(b, frames, times, true)
+}
+
+// BenchmarkPcapDecodeSYNFlood is the same flood through the packet decoder
+// and flow table alone, without the detectors.
+func BenchmarkPcapDecodeSYNFlood(b *testing.B) {
+	frames, times := synFlood(100_000)
+	benchPipeline(b, frames, times, false)
+}
+
+func synFlood(n int) ([][]byte, []int64) {
 	r := rand.New(rand.NewPCG(3, 4))
 	tmpl := linuxSYN(7000).Ethernet()
 	var frames [][]byte
 	var times []int64
-	for i := range 100_000 {
+	for i := range n {
 		f := append([]byte(nil), tmpl...)
 		a := r.Uint32()
 		f[26], f[27], f[28], f[29] = byte(a>>24), byte(a>>16), byte(a>>8), byte(a)
@@ -124,7 +139,7 @@ func BenchmarkPcapDecodeDetectSYNFlood(b *testing.B) {
 		frames = append(frames, f)
 		times = append(times, t0.UnixNano()+int64(i)*2000)
 	}
-	benchPipeline(b, frames, times)
+	return frames, times
 }
 
 // TestPcapDecodeDetectAllocs asserts the benchmark's steady state: after a

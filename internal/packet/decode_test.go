@@ -1,13 +1,18 @@
 package packet_test
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
+	"github.com/gopacket/gopacket/pcapgo"
 
 	"github.com/knockwatch/knockwatch/internal/decode"
 	"github.com/knockwatch/knockwatch/internal/event"
@@ -360,6 +365,11 @@ func FuzzDecode(f *testing.F) {
 		f.Add(uint16(layers.LinkTypeLinuxSLL), sll(0x86dd, 0, p.IP()))
 	}
 	f.Add(uint16(layers.LinkTypeNull), null(2, linuxSYN(1).IP()))
+	// Every frame of the real captures (testdata/captures), with its own
+	// link type.
+	for _, fr := range captureFrames(f) {
+		f.Add(uint16(fr.link), fr.data)
+	}
 	f.Fuzz(func(t *testing.T, link uint16, data []byte) {
 		var h packet.Header
 		err := packet.Decode(layers.LinkType(link), data, &h)
@@ -381,6 +391,73 @@ func FuzzDecode(f *testing.F) {
 		}
 		_ = packet.Shape(&h)
 	})
+}
+
+type linkFrame struct {
+	link layers.LinkType
+	data []byte
+}
+
+// captureFrames reads every frame of testdata/captures/*/capture.pcap*.
+func captureFrames(tb testing.TB) []linkFrame {
+	tb.Helper()
+	paths, _ := filepath.Glob("testdata/captures/*/capture.pcap*")
+	if len(paths) == 0 {
+		tb.Fatal("no captures in testdata/captures")
+	}
+	var out []linkFrame
+	for _, p := range paths {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		var next func() ([]byte, gopacket.CaptureInfo, error)
+		link := layers.LinkTypeEthernet
+		if strings.HasSuffix(p, ".pcapng") {
+			r, err := pcapgo.NewNgReader(bytes.NewReader(data), pcapgo.NgReaderOptions{WantMixedLinkType: true})
+			if err != nil {
+				tb.Fatal(err)
+			}
+			next = r.ReadPacketData
+		} else {
+			r, err := pcapgo.NewReader(bytes.NewReader(data))
+			if err != nil {
+				tb.Fatal(err)
+			}
+			link, next = r.LinkType(), r.ReadPacketData
+		}
+		for n := 0; n < 64; n++ {
+			frame, ci, err := next()
+			if err != nil {
+				break
+			}
+			lt := link
+			if len(ci.AncillaryData) > 0 {
+				lt = ci.AncillaryData[0].(layers.LinkType)
+			}
+			out = append(out, linkFrame{lt, frame})
+		}
+	}
+	return out
+}
+
+// TestDecodeRealCaptures decodes every frame of the real captures without
+// an error.
+func TestDecodeRealCaptures(t *testing.T) {
+	frames := captureFrames(t)
+	ip := 0
+	for i, fr := range frames {
+		var h packet.Header
+		if err := packet.Decode(fr.link, fr.data, &h); err != nil {
+			t.Errorf("frame %d (link %s): %v", i, fr.link, err)
+		}
+		if h.Network != 0 {
+			ip++
+		}
+	}
+	if ip < len(frames)*9/10 {
+		t.Errorf("only %d of %d frames carry IP", ip, len(frames))
+	}
 }
 
 // BenchmarkDecodeHeaders is the hand-written decoder on an Ethernet/IPv4/TCP

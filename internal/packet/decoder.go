@@ -114,7 +114,7 @@ func NewDecoder(o Options) *Decoder {
 		opts:    o,
 		timeout: int64(o.AnswerTimeout),
 		flows:   newFlowTable(o.FlowCap),
-		q:       make([]item, 64),
+		q:       make([]item, min(64, ceilPow2(o.MaxPending))),
 	}
 	d.flows.onEvict = d.evicted
 	return d
@@ -241,6 +241,17 @@ func (d *Decoder) udp(ts int64, frame uint64, h *Header) {
 		// The reply of an exchange.
 		d.answered(rk, event.ActionAllowed, ts, frame, nil)
 		d.flows.at(i).last = ts
+		d.interesting(ts, frame, h, event.ActionAllowed)
+		return
+	}
+	if h.SrcPort < 1024 && h.DstPort >= 1024 {
+		// From a service port to an ephemeral one: the reply of an
+		// exchange whose request came before the capture began (DNS, NTP,
+		// QUIC answers in the first seconds of a capture). Made attempts,
+		// a few of them to one client would read as a knock on high ports.
+		i := d.flows.insert(&k)
+		fl := d.flows.at(i)
+		fl.state, fl.first, fl.last = flowAllowed, ts, ts
 		d.interesting(ts, frame, h, event.ActionAllowed)
 		return
 	}

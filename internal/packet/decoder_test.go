@@ -112,6 +112,23 @@ func TestDecoderClosedAndOpen(t *testing.T) {
 	}
 }
 
+// TestDecoderUnseenRequests: answers whose requests came before the capture
+// (DNS replies from port 53 to ephemeral ports) are not attempts.
+func TestDecoderUnseenRequests(t *testing.T) {
+	var pkts []packettest.Packet
+	for i, port := range []uint16{40001, 40002, 40003} {
+		pkts = append(pkts, packettest.Packet{Time: at(i), Src: "192.0.2.53", Dst: knocker, Proto: "udp", SrcPort: 53, DstPort: port, Payload: []byte("answer")})
+	}
+	// A datagram from an ephemeral port to a service port is an attempt.
+	pkts = append(pkts, packettest.Packet{Time: at(5), Src: knocker, Dst: server, Proto: "udp", SrcPort: 40009, DstPort: 123, Payload: []byte("ntp")})
+	d := packet.NewDecoder(packet.Options{Interest: interest(t)})
+	got := summarize(run(t, d, pkts))
+	want := []evSummary{{4, 123, event.ProtoUDP, event.ActionDenied, 0}}
+	if !slices.Equal(got, want) {
+		t.Fatalf("events %v, want %v", got, want)
+	}
+}
+
 // TestDecoderTimeOrder checks that an unanswered attempt holds back the
 // events after it until its answer window ends, so events leave in time
 // order, and that it leaves as soon as time passes the window.
@@ -353,4 +370,24 @@ func FuzzDecoderFrames(f *testing.F) {
 			t.Fatalf("caps exceeded: %+v", st)
 		}
 	})
+}
+
+// TestDecoderHeldCap: with every attempt unanswered and the queue at its
+// cap, the oldest is settled early and counted; nothing more is held.
+func TestDecoderHeldCap(t *testing.T) {
+	d := packet.NewDecoder(packet.Options{MaxPending: 16, Interest: interest(t)})
+	var pkts []packettest.Packet
+	for i := range 100 {
+		pkts = append(pkts, synTo(i, uint16(20000+i), uint16(1000+i)))
+	}
+	evs := run(t, d, pkts)
+	st := d.Stats()
+	if len(evs) != 100 || st.HeldMax > 16 || st.Forced != 100-16 {
+		t.Fatalf("%d events, stats %+v", len(evs), st)
+	}
+	for i := 1; i < len(evs); i++ {
+		if evs[i].Time < evs[i-1].Time {
+			t.Fatal("out of order")
+		}
+	}
 }
