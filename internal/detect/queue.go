@@ -8,10 +8,12 @@ type deadlineItem struct {
 	gen      uint32
 }
 
-// deadlineQueue is a binary min-heap of deadlines. container/heap would box
+// deadlineQueue is a 4-ary min-heap of deadlines. container/heap would box
 // every item into an interface on Push; this one allocates only when it
-// grows. A source has at most one item queued, so its size is bounded by the
-// state table's.
+// grows. Four children per node halve the depth of a binary heap, and
+// siblings share a cache line, which matters here: a busy shard pops a
+// deadline every few events. A source has at most one item queued, so its
+// size is bounded by the state table's.
 type deadlineQueue struct{ items []deadlineItem }
 
 func (q *deadlineQueue) Len() int { return len(q.items) }
@@ -22,34 +24,42 @@ func (q *deadlineQueue) Push(it deadlineItem) {
 	q.items = append(q.items, it)
 	i := len(q.items) - 1
 	for i > 0 {
-		p := (i - 1) / 2
-		if q.items[p].deadline <= q.items[i].deadline {
+		p := (i - 1) / 4
+		if q.items[p].deadline <= it.deadline {
 			break
 		}
-		q.items[p], q.items[i] = q.items[i], q.items[p]
+		q.items[i] = q.items[p]
 		i = p
 	}
+	q.items[i] = it
 }
 
 func (q *deadlineQueue) Pop() deadlineItem {
 	top := q.items[0]
 	n := len(q.items) - 1
-	q.items[0] = q.items[n]
+	last := q.items[n]
 	q.items = q.items[:n]
+	if n == 0 {
+		return top
+	}
 	i := 0
 	for {
-		l, r, m := 2*i+1, 2*i+2, i
-		if l < n && q.items[l].deadline < q.items[m].deadline {
-			m = l
-		}
-		if r < n && q.items[r].deadline < q.items[m].deadline {
-			m = r
-		}
-		if m == i {
+		c := 4*i + 1
+		if c >= n {
 			break
 		}
-		q.items[m], q.items[i] = q.items[i], q.items[m]
+		m := c
+		for k := c + 1; k < c+4 && k < n; k++ {
+			if q.items[k].deadline < q.items[m].deadline {
+				m = k
+			}
+		}
+		if q.items[m].deadline >= last.deadline {
+			break
+		}
+		q.items[i] = q.items[m]
 		i = m
 	}
+	q.items[i] = last
 	return top
 }

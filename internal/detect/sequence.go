@@ -130,10 +130,11 @@ type Sequence struct {
 	auth   []config.Authorized
 	deps   Deps
 	table  *state.Table[seqSource]
-	queue  deadlineQueue
+	queue  *deadlineWheel
 	gen    uint32
 	now    int64
 	tmpRun []attempt
+	due    []deadlineItem
 	// halfHorizon is ScanHorizon/2, the length of one counting epoch.
 	halfHorizon int64
 
@@ -170,6 +171,7 @@ func NewSequence(cfg config.Config, shards int, deps Deps) *Sequence {
 
 		halfHorizon: int64(cfg.Sequence.ScanHorizon) / 2,
 	}
+	d.queue = newDeadlineWheel(int64(cfg.Sequence.MaxGap) + int64(time.Second))
 	d.table.OnEvict = d.evict
 	return d
 }
@@ -239,7 +241,7 @@ func (d *Sequence) Observe(ev *event.Event) {
 	}
 	// Judge what fell due before this event, so a batch of events yields the
 	// same findings as the same events arriving one by one in real time.
-	if d.queue.Len() > 0 && d.queue.Peek().deadline <= ev.Time {
+	if d.queue.Behind(ev.Time) {
 		d.runDue(ev.Time)
 	}
 	switch {
@@ -446,27 +448,23 @@ func (d *Sequence) Advance(now int64) {
 	d.expireOldest(now, 64)
 }
 
-// runDue handles every deadline up to now.
+// runDue handles every deadline whose wheel bucket is over by now.
 func (d *Sequence) runDue(now int64) {
-	for d.queue.Len() > 0 {
-		top := d.queue.Peek()
-		if top.deadline > now {
-			break
-		}
-		d.queue.Pop()
-		if !d.table.Live(top.slot) {
+	d.due = append(d.due[:0], d.queue.Due(now)...)
+	for _, it := range d.due {
+		if !d.table.Live(it.slot) {
 			continue
 		}
-		s := d.table.At(top.slot)
-		if s.gen != top.gen {
+		s := d.table.At(it.slot)
+		if s.gen != it.gen {
 			continue
 		}
 		s.queued = false
 		if s.deadline > now {
-			d.schedule(top.slot, s)
+			d.schedule(it.slot, s)
 			continue
 		}
-		d.expire(top.slot, s)
+		d.expire(it.slot, s)
 	}
 }
 
@@ -546,7 +544,7 @@ func (d *Sequence) schedule(i int32, s *seqSource) {
 		return
 	}
 	s.queued = true
-	d.queue.Push(deadlineItem{deadline: s.deadline, slot: i, gen: s.gen})
+	d.queue.Push(deadlineItem{deadline: s.deadline, slot: i, gen: s.gen}, d.now)
 }
 
 // runFacts is what judging learns about one run.
