@@ -3,9 +3,9 @@
 // things an attacker controls (source addresses), so nothing here grows with
 // the number of distinct keys beyond the cap.
 //
-// The table is an arena of slots (one slice, grown up to the cap), an index
-// map from key to slot and an intrusive doubly linked LRU list threaded
-// through the slots. It allocates only while the arena grows; in steady state
+// The table is an arena of slots (one slice, grown up to the cap), an
+// open-addressing index from key to slot (index.go) and an intrusive doubly
+// linked LRU list threaded through the slots. It allocates only while the arena grows; in steady state
 // a lookup, an insert or an eviction allocates nothing. Slots are addressed by
 // index, never by a pointer kept across calls, because growing the arena
 // moves it.
@@ -16,8 +16,8 @@ import (
 	"slices"
 )
 
-// Key is an address in 16-byte form (IPv4 as IPv4-mapped IPv6). A map keyed
-// by it holds no pointers, so the garbage collector does not scan it.
+// Key is an address in 16-byte form (IPv4 as IPv4-mapped IPv6). It holds no
+// pointers, so the garbage collector does not scan the keys.
 type Key [16]byte
 
 // KeyOf returns the key of an address.
@@ -38,7 +38,7 @@ type link struct {
 // Table is a capped LRU table. It is not safe for concurrent use: a shard
 // owns its table.
 type Table[V any] struct {
-	index map[Key]int32
+	index index
 	keys  []Key
 	links []link
 	used  []bool
@@ -61,14 +61,14 @@ func New[V any](capacity int) *Table[V] {
 		capacity = 1
 	}
 	return &Table[V]{
-		index: make(map[Key]int32, min(capacity, 1024)),
+		index: newIndex(),
 		head:  none, tail: none, free: none,
 		cap: capacity,
 	}
 }
 
 // Len is the number of entries.
-func (t *Table[V]) Len() int { return len(t.index) }
+func (t *Table[V]) Len() int { return t.index.n }
 
 // Cap is the maximum number of entries.
 func (t *Table[V]) Cap() int { return t.cap }
@@ -78,7 +78,7 @@ func (t *Table[V]) Evictions() uint64 { return t.evictions }
 
 // Lookup returns the slot of key and marks it most recently used.
 func (t *Table[V]) Lookup(key Key) (int32, bool) {
-	i, ok := t.index[key]
+	i, ok := t.index.find(&key, t.keys)
 	if !ok {
 		return none, false
 	}
@@ -88,15 +88,14 @@ func (t *Table[V]) Lookup(key Key) (int32, bool) {
 
 // Peek returns the slot of key without changing its recency.
 func (t *Table[V]) Peek(key Key) (int32, bool) {
-	i, ok := t.index[key]
-	return i, ok
+	return t.index.find(&key, t.keys)
 }
 
 // Insert returns the slot of key, creating it with a zero value if absent
 // (evicting the least recently used entry when full). created says whether
 // the entry is new.
 func (t *Table[V]) Insert(key Key) (i int32, created bool) {
-	if i, ok := t.index[key]; ok {
+	if i, ok := t.index.find(&key, t.keys); ok {
 		t.touch(i)
 		return i, false
 	}
@@ -120,12 +119,12 @@ func (t *Table[V]) Insert(key Key) (i int32, created bool) {
 			t.OnEvict(t.keys[i], &t.vals[i])
 		}
 		t.unlink(i)
-		delete(t.index, t.keys[i])
+		t.index.remove(&t.keys[i], t.keys)
 		t.evictions++
 	}
 	var zero V
 	t.keys[i], t.vals[i], t.used[i] = key, zero, true
-	t.index[key] = i
+	t.index.insert(&key, i)
 	t.pushFront(i)
 	return i, true
 }
@@ -164,7 +163,7 @@ func (t *Table[V]) Delete(i int32) {
 		return
 	}
 	t.unlink(i)
-	delete(t.index, t.keys[i])
+	t.index.remove(&t.keys[i], t.keys)
 	var zero V
 	t.vals[i], t.used[i] = zero, false
 	t.links[i].next = t.free

@@ -117,3 +117,46 @@ func TestSteadyStateAllocs(t *testing.T) {
 		t.Errorf("Insert with eviction allocates %.1f times, want 0", a)
 	}
 }
+
+// TestIndexModel drives the open-addressing index hard (many keys, heavy
+// churn, growth, wrap-around) against a Go map.
+func TestIndexModel(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		x := newIndex()
+		var keys []Key
+		model := map[Key]int32{}
+		space := rapid.IntRange(1, 5000).Draw(t, "space")
+		for step := 0; step < 2000; step++ {
+			n := rapid.IntRange(0, space).Draw(t, "k")
+			k := KeyOf(netip.AddrFrom4([4]byte{10, byte(n >> 16), byte(n >> 8), byte(n)}))
+			slot, inModel := model[k]
+			if rapid.IntRange(0, 2).Draw(t, "op") < 2 {
+				if !inModel {
+					keys = append(keys, k)
+					slot = int32(len(keys) - 1)
+					x.insert(&k, slot)
+					model[k] = slot
+				}
+			} else if inModel {
+				x.remove(&keys[slot], keys)
+				delete(model, k)
+			}
+			if x.n != len(model) {
+				t.Fatalf("n = %d, model %d", x.n, len(model))
+			}
+		}
+		for k, want := range model {
+			got, ok := x.find(&k, keys)
+			if !ok || got != want {
+				t.Fatalf("find %v = %d %v, want %d", k, got, ok, want)
+			}
+		}
+		for i := range keys {
+			if _, in := model[keys[i]]; !in {
+				if _, ok := x.find(&keys[i], keys); ok {
+					t.Fatalf("removed key %v still found", keys[i])
+				}
+			}
+		}
+	})
+}
