@@ -401,6 +401,8 @@ var snakeRe = regexp.MustCompile(`^[a-z][a-z0-9]*(?:[._][a-z0-9]+)*$`)
 var externalNames = []string{
 	"seq_timeout", "one_time_sequences", "start_command", "cmd_timeout", "conn_state",
 	"tcpflags", "use_json",
+	// Kafka collectors' options (Vector, Fluent Bit, librdkafka).
+	"key_field", "message_key_field", "consistent_random",
 }
 
 // TestDocsNamesExist checks that every field or key the docs quote in
@@ -415,7 +417,7 @@ func TestDocsNamesExist(t *testing.T) {
 	}
 	tagNames(reflect.TypeOf(alert.Alert{}), "json", known)
 	tagNames(reflect.TypeOf(config.Config{}), "yaml", known)
-	for _, glob := range []string{"../detect/*.go", "../correlate/*.go", "../../rules/*.yaml", "../config/*.go"} {
+	for _, glob := range []string{"../detect/*.go", "../correlate/*.go", "../../rules/*.yaml", "../config/*.go", "../kafka/*.go"} {
 		files, _ := filepath.Glob(glob)
 		for _, f := range files {
 			if strings.HasSuffix(f, "_test.go") {

@@ -86,6 +86,7 @@ Tell knockwatch about your own knock sequences so they are reported as authorize
 		newEmulateCmd(s),
 		newWatchCmd(s),
 		newReportCmd(s),
+		newRouteCmd(s),
 	)
 	return root
 }

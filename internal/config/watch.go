@@ -70,6 +70,7 @@ const (
 	InputSyslog   = "syslog"
 	InputJournald = "journald"
 	InputCapture  = "capture"
+	InputKafka    = "kafka"
 )
 
 // Sink types.
@@ -77,6 +78,7 @@ const (
 	SinkJSON    = "jsonl"
 	SinkSyslog  = "syslog"
 	SinkWebhook = "webhook"
+	SinkKafka   = "kafka"
 )
 
 // WatchInput is one input of the sensor. Type says which of the fields
@@ -86,7 +88,7 @@ type WatchInput struct {
 	// Name labels the input's metrics and its evidence ("kern:1234").
 	// Default: the type and the path or address.
 	Name string `yaml:"name"`
-	// Type is file, syslog, journald or capture.
+	// Type is file, syslog, journald, capture or kafka.
 	Type string `yaml:"type"`
 	// Format forces a decoder (see `knockwatch formats`); empty sniffs
 	// files and uses syslog for the listener and journald for journald.
@@ -154,6 +156,9 @@ type WatchInput struct {
 	// BPF is a classic BPF filter as `tcpdump -y EN10MB -dd EXPR` prints
 	// it.
 	BPF string `yaml:"bpf"`
+
+	// kafka: topics read as a consumer group member (see kafka.go).
+	Kafka *KafkaInput `yaml:"kafka"`
 }
 
 // WatchSink is one destination of alerts.
@@ -161,7 +166,7 @@ type WatchSink struct {
 	// Name labels the sink's metrics and names its spool directory.
 	// Default: the type and its index.
 	Name string `yaml:"name"`
-	// Type is jsonl, syslog or webhook.
+	// Type is jsonl, syslog, webhook or kafka.
 	Type string `yaml:"type"`
 	// MinSeverity drops findings below it (default info: everything).
 	MinSeverity string `yaml:"min_severity"`
@@ -189,6 +194,9 @@ type WatchSink struct {
 	URL string `yaml:"url"`
 	// Headers are added to every request (an Authorization token).
 	Headers map[string]string `yaml:"headers"`
+
+	// kafka: alerts produced to a topic (see kafka.go).
+	Kafka *KafkaSink `yaml:"kafka"`
 
 	// Timeout bounds one delivery attempt (default 10s).
 	Timeout time.Duration `yaml:"timeout"`
@@ -295,6 +303,11 @@ func (w Watch) WithDefaults() Watch {
 			if in.Format == "" {
 				in.Format = "journald"
 			}
+		case InputKafka:
+			if in.Kafka != nil {
+				k := in.Kafka.WithDefaults(in.Format, w.IdleTick)
+				in.Kafka = &k
+			}
 		}
 		if in.Name == "" {
 			in.Name = defaultInputName(in)
@@ -338,6 +351,11 @@ func defaultInputName(in *WatchInput) string {
 		return "journald"
 	case InputCapture:
 		return "capture:" + in.Interface
+	case InputKafka:
+		if in.Kafka != nil && in.Kafka.Group != "" {
+			return "kafka:" + in.Kafka.Group
+		}
+		return "kafka:" + DefaultKafkaGroup
 	}
 	return in.Type
 }
@@ -433,19 +451,20 @@ func (w *Watch) validate() []error {
 			{"outgoing", in.Outgoing != "", InputCapture},
 			{"ring_mb", in.RingMB != 0, InputCapture},
 			{"bpf", in.BPF != "", InputCapture},
+			{"kafka", in.Kafka != nil, InputKafka},
 		}
 		switch in.Type {
-		case InputFile, InputSyslog, InputJournald, InputCapture:
+		case InputFile, InputSyslog, InputJournald, InputCapture, InputKafka:
 			for _, f := range fields {
 				if f.set && f.only != in.Type {
 					bad(p+"."+f.key, "only for inputs of type %s, not %s", f.only, in.Type)
 				}
 			}
 		case "":
-			bad(p+".type", "required: file, syslog, journald or capture")
+			bad(p+".type", "required: file, syslog, journald, capture or kafka")
 			continue
 		default:
-			bad(p+".type", "%q: want file, syslog, journald or capture", in.Type)
+			bad(p+".type", "%q: want file, syslog, journald, capture or kafka", in.Type)
 			continue
 		}
 		switch in.Type {
@@ -512,6 +531,12 @@ func (w *Watch) validate() []error {
 					bad(fmt.Sprintf("%s.matches[%d]", p, j), "%q: want FIELD=VALUE or +", m)
 				}
 			}
+		case InputKafka:
+			if in.Kafka == nil {
+				bad(p+".kafka", "required for a kafka input (brokers, topics)")
+			} else {
+				errs = append(errs, in.Kafka.Validate("watch."+p+".kafka")...)
+			}
 		case InputCapture:
 			if in.Interface == "" {
 				bad(p+".interface", "required for a capture input")
@@ -576,19 +601,20 @@ func (w *Watch) validate() []error {
 			{"hostname", s.Hostname != "", SinkSyslog},
 			{"url", s.URL != "", SinkWebhook},
 			{"headers", len(s.Headers) > 0, SinkWebhook},
+			{"kafka", s.Kafka != nil, SinkKafka},
 		}
 		switch s.Type {
-		case SinkJSON, SinkSyslog, SinkWebhook:
+		case SinkJSON, SinkSyslog, SinkWebhook, SinkKafka:
 			for _, f := range fields {
 				if f.set && f.only != s.Type {
 					bad(p+"."+f.key, "only for sinks of type %s, not %s", f.only, s.Type)
 				}
 			}
 		case "":
-			bad(p+".type", "required: jsonl, syslog or webhook")
+			bad(p+".type", "required: jsonl, syslog, webhook or kafka")
 			continue
 		default:
-			bad(p+".type", "%q: want jsonl, syslog or webhook", s.Type)
+			bad(p+".type", "%q: want jsonl, syslog, webhook or kafka", s.Type)
 			continue
 		}
 		switch s.Type {
@@ -610,6 +636,12 @@ func (w *Watch) validate() []error {
 			}
 			if s.Facility != nil && (*s.Facility < 0 || *s.Facility > 23) {
 				bad(p+".facility", "%d: must be 0..23", *s.Facility)
+			}
+		case SinkKafka:
+			if s.Kafka == nil {
+				bad(p+".kafka", "required for a kafka sink (brokers, topic)")
+			} else {
+				errs = append(errs, s.Kafka.Validate("watch."+p+".kafka")...)
 			}
 		case SinkWebhook:
 			if s.URL == "" {
@@ -701,6 +733,9 @@ func Check(data []byte, formats FormatChecker) (Config, []Problem) {
 				if err := formats(in.Format); err != nil {
 					verrs = append(verrs, fmt.Errorf("watch.inputs[%d].format: %v", i, err))
 				}
+			}
+			if in.Kafka != nil {
+				verrs = append(verrs, in.Kafka.checkFormats(fmt.Sprintf("watch.inputs[%d].kafka", i), formats)...)
 			}
 		}
 	}

@@ -94,13 +94,16 @@ type knockMemo struct {
 	followed bool
 }
 
-// sigMemo remembers a run's signature (destination and ordered ports), to
-// tell a recurring knock from a periodic health check.
+// sigMemo remembers a run's signature (destination and ordered ports) and
+// the times it was last seen, to tell a recurring knock from a periodic
+// health check. Only occurrences within the scan horizon count, so the same
+// events give the same verdict whatever happened long before them (a sensor
+// that replays the last horizon after a restart or a Kafka rebalance must
+// rebuild the same alert content for the same id).
 type sigMemo struct {
 	sig   uint64
-	first int64
-	last  int64
-	count uint16
+	times [4]int64 // most recent first
+	n     uint8
 }
 
 type seqSource struct {
@@ -1010,29 +1013,60 @@ func (d *Sequence) remember(s *seqSource, a *alert.Alert, dst netip.Addr, last i
 	s.knocks[slot] = knockMemo{a: a, dst: dst, last: last, followed: followed}
 }
 
-// recur records a run's signature and reports how often it was seen before
-// from this source, and whether its repeats are periodic.
+// recur records a run's signature at time t and reports how often it was
+// seen before from this source within the scan horizon (at most three), and
+// whether those repeats came at the steady pace of a health check.
 func (d *Sequence) recur(s *seqSource, sig uint64, t int64) (int, bool) {
-	oldest := 0
+	window := int64(d.cfg.ScanHorizon)
+	slot := -1
 	for k := range s.sigs {
-		m := &s.sigs[k]
-		if m.count > 0 && m.sig == sig {
-			if m.last == t {
-				return int(m.count) - 1, false
-			}
-			gap := t - m.last
-			before := int(m.count)
-			periodic := before >= 2 && gap <= periodicGap && (t-m.first)/int64(before) <= periodicGap
-			m.count++
-			m.last = t
-			return before, periodic
-		}
-		if m.count == 0 || m.last < s.sigs[oldest].last {
-			oldest = k
+		if s.sigs[k].n > 0 && s.sigs[k].sig == sig {
+			slot = k
+			break
 		}
 	}
-	s.sigs[oldest] = sigMemo{sig: sig, first: t, last: t, count: 1}
-	return 0, false
+	if slot < 0 {
+		oldest := 0
+		for k := range s.sigs {
+			if s.sigs[k].n == 0 {
+				oldest = k
+				break
+			}
+			if s.sigs[k].times[0] < s.sigs[oldest].times[0] {
+				oldest = k
+			}
+		}
+		s.sigs[oldest] = sigMemo{sig: sig, n: 1}
+		s.sigs[oldest].times[0] = t
+		return 0, false
+	}
+	m := &s.sigs[slot]
+	// The same run judged again (it grew, or its connection came) is not a
+	// new occurrence: count what came before it.
+	again := m.times[0] == t
+	start := 0
+	if again {
+		start = 1
+	}
+	before := 0
+	periodic := true
+	prev := t
+	for k := start; k < int(m.n); k++ {
+		if t-m.times[k] > window {
+			break
+		}
+		if prev-m.times[k] > periodicGap {
+			periodic = false
+		}
+		prev = m.times[k]
+		before++
+	}
+	if !again {
+		copy(m.times[1:], m.times[:len(m.times)-1])
+		m.times[0] = t
+		m.n = uint8(min(int(m.n)+1, len(m.times)))
+	}
+	return before, before >= 2 && periodic
 }
 
 // reportScan emits one scan finding per source and scan horizon.

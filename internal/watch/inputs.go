@@ -74,6 +74,10 @@ func (s *Sensor) newInput(c config.WatchInput) (*input, error) {
 		s.journalInput(in, format, loc)
 	case config.InputCapture:
 		s.captureInput(in)
+	case config.InputKafka:
+		if err := s.kafkaInput(in, loc); err != nil {
+			return nil, err
+		}
 	default:
 		return nil, fmt.Errorf("watch: input %s: unknown type %q", c.Name, c.Type)
 	}

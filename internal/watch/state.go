@@ -128,13 +128,18 @@ func (t *tracker) add(mark any, maxTime int64) {
 	defer t.mu.Unlock()
 	t.resume, t.hasResume = mark, true
 	n := len(t.marks)
-	if n >= 2 && maxTime-t.marks[n-2].maxTime < 1e9 {
-		// Within a second of the one before the last: replace the last.
+	// Within a second of the one before the last: replace the last. The
+	// seed's time is the minimum int64 (unknown), which a subtraction would
+	// overflow; a mark after the seed is always kept.
+	if n >= 2 && t.marks[n-2].maxTime != seedTime && maxTime-t.marks[n-2].maxTime < 1e9 {
 		t.marks[n-1] = markAt{mark, maxTime}
 		return
 	}
 	t.marks = append(t.marks, markAt{mark, maxTime})
 }
+
+// seedTime stands for the unknown time of a seeded replay position.
+const seedTime = -1 << 63
 
 // seed sets the positions read from the state directory.
 func (t *tracker) seed(replay, resume any) {
@@ -143,7 +148,7 @@ func (t *tracker) seed(replay, resume any) {
 	if replay != nil {
 		// Its time is unknown: it stays the replay position until a mark
 		// after it is older than the horizon.
-		t.marks = []markAt{{replay, -1 << 63}}
+		t.marks = []markAt{{replay, seedTime}}
 	}
 	if resume != nil {
 		t.resume, t.hasResume = resume, true

@@ -37,6 +37,7 @@ import (
 	"github.com/knockwatch/knockwatch/internal/detect"
 	"github.com/knockwatch/knockwatch/internal/engine"
 	"github.com/knockwatch/knockwatch/internal/event"
+	"github.com/knockwatch/knockwatch/internal/kafka"
 	"github.com/knockwatch/knockwatch/internal/metrics"
 	"github.com/knockwatch/knockwatch/internal/rules"
 	"github.com/knockwatch/knockwatch/internal/sink"
@@ -77,6 +78,7 @@ type Sensor struct {
 	lock     *os.File
 
 	live     *engine.Live
+	kafka    []*kafka.Consumer
 	metrics  *metrics.Metrics
 	sm       *metrics.SensorMetrics
 	ready    atomic.Bool
@@ -223,6 +225,11 @@ func (s *Sensor) openSinks() error {
 			})
 		case config.SinkWebhook:
 			k = sink.NewWebhook(sink.WebhookOptions{URL: sc.URL, Headers: sc.Headers, Timeout: sc.Timeout})
+		case config.SinkKafka:
+			var err error
+			if k, err = s.kafkaSink(sc); err != nil {
+				return err
+			}
 		default:
 			return fmt.Errorf("watch: sink %s: unknown type %q", sc.Name, sc.Type)
 		}
@@ -264,6 +271,9 @@ func (s *Sensor) registerMetrics() {
 	}
 	ms.Live = s.live.Stats()
 	s.sm = s.metrics.RegisterSensor(ms)
+	if len(s.kafka) > 0 {
+		s.metrics.Registry.MustRegister(kafka.Collector(s.kafka...))
+	}
 }
 
 // Metrics returns the sensor's registry (tests read it).
@@ -486,6 +496,9 @@ func (s *Sensor) reload(cfg config.Config) error {
 	kept, err := s.live.Reconfigure(cfg)
 	if err != nil {
 		return fmt.Errorf("reload: %w", err)
+	}
+	for _, c := range s.kafka {
+		c.Reconfigure(cfg)
 	}
 	if len(kept) > 0 {
 		s.log.Warn("detectors that keep their configuration until restart", "detectors", kept)
