@@ -94,12 +94,17 @@ func (w *deadlineWheel) Due(now int64) []deadlineItem {
 	return w.due
 }
 
-// refill moves far items that now fit the ring into their buckets.
+// refill moves far items that now fit the ring into their buckets; those
+// whose bucket is already over are due now.
 func (w *deadlineWheel) refill() {
 	far := w.far
 	w.far = nil
 	w.n -= len(far)
 	for _, it := range far {
+		if it.deadline>>wheelTickShift < w.cur {
+			w.due = append(w.due, it)
+			continue
+		}
 		w.Push(it, w.cur<<wheelTickShift)
 	}
 }
