@@ -80,19 +80,7 @@ func runReport(s Streams, f *reportFlags, paths []string) error {
 	}
 	var rd report.Reader
 	for _, p := range paths {
-		if p == "-" {
-			if err := rd.Read(s.In, "stdin"); err != nil {
-				return &exitError{code: ExitError, err: err}
-			}
-			continue
-		}
-		fh, err := os.Open(p)
-		if err != nil {
-			return &exitError{code: ExitError, err: err}
-		}
-		err = rd.Read(fh, p)
-		fh.Close()
-		if err != nil {
+		if err := readFindings(&rd, s, p); err != nil {
 			return &exitError{code: ExitError, err: err}
 		}
 	}

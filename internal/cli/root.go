@@ -87,6 +87,7 @@ Tell knockwatch about your own knock sequences so they are reported as authorize
 		newWatchCmd(s),
 		newReportCmd(s),
 		newRouteCmd(s),
+		newCorrelateCmd(s),
 	)
 	return root
 }

@@ -17,23 +17,44 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/knockwatch/knockwatch/internal/config"
 	"github.com/knockwatch/knockwatch/internal/decode"
 	"github.com/knockwatch/knockwatch/internal/kafka"
 )
 
+// kafkaFlags are the connection flags of the commands that talk to Kafka
+// themselves (route, correlate).
+type kafkaFlags struct {
+	brokers, clientID                         string
+	tls, tlsInsecure                          bool
+	tlsCA, tlsCert, tlsKey, tlsServerName     string
+	saslMechanism, saslUser, saslPasswordFile string
+}
+
+func (f *kafkaFlags) register(fl *pflag.FlagSet, clientID string) {
+	fl.StringVar(&f.brokers, "brokers", "", "seed brokers, comma-separated host:port (required)")
+	fl.StringVar(&f.clientID, "client-id", clientID, "Kafka client id")
+	fl.BoolVar(&f.tls, "tls", false, "connect with TLS (the system's CAs unless --tls-ca)")
+	fl.StringVar(&f.tlsCA, "tls-ca", "", "PEM file of the CAs that sign the brokers' certificates (implies --tls)")
+	fl.StringVar(&f.tlsCert, "tls-cert", "", "PEM client certificate for mutual TLS (implies --tls)")
+	fl.StringVar(&f.tlsKey, "tls-key", "", "PEM key of --tls-cert")
+	fl.StringVar(&f.tlsServerName, "tls-server-name", "", "name expected in the brokers' certificates")
+	fl.BoolVar(&f.tlsInsecure, "tls-insecure-skip-verify", false, "accept any broker certificate (tests only)")
+	fl.StringVar(&f.saslMechanism, "sasl-mechanism", "", "SASL mechanism: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512")
+	fl.StringVar(&f.saslUser, "sasl-user", "", "SASL user name")
+	fl.StringVar(&f.saslPasswordFile, "sasl-password-file", "", "file holding the SASL password (else $KNOCKWATCH_KAFKA_PASSWORD)")
+}
+
 // routeFlags are knockwatch route's flags.
 type routeFlags struct {
-	brokers, from, to, group, format, tz, startAt string
-	noSourceKey                                   string
-	noSourcePartition                             int32
-	dropUnmatched                                 bool
-	clientID                                      string
-	tls, tlsInsecure                              bool
-	tlsCA, tlsCert, tlsKey, tlsServerName         string
-	saslMechanism, saslUser, saslPasswordFile     string
-	metricsListen, logLevel                       string
+	kafkaFlags
+	from, to, group, format, tz, startAt string
+	noSourceKey                          string
+	noSourcePartition                    int32
+	dropUnmatched                        bool
+	metricsListen, logLevel              string
 }
 
 func newRouteCmd(s Streams) *cobra.Command {
@@ -72,7 +93,7 @@ stops it after committing what was routed.`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&f.brokers, "brokers", "", "seed brokers, comma-separated host:port (required)")
+	f.kafkaFlags.register(fl, "knockwatch-route")
 	fl.StringVar(&f.from, "from", "", "the unkeyed topic to read (required)")
 	fl.StringVar(&f.to, "to", "", "the keyed topic to produce to (required)")
 	fl.StringVar(&f.group, "group", "knockwatch-route", "consumer group of the router's instances")
@@ -82,16 +103,6 @@ stops it after committing what was routed.`,
 	fl.StringVar(&f.noSourceKey, "no-source-key", "unkeyed", "key of records whose events name no address")
 	fl.Int32Var(&f.noSourcePartition, "no-source-partition", -1, "send records whose events name no address to this partition instead of hashing --no-source-key")
 	fl.BoolVar(&f.dropUnmatched, "drop-unmatched", false, "drop records that decode to no event instead of forwarding them unkeyed")
-	fl.StringVar(&f.clientID, "client-id", "knockwatch-route", "Kafka client id")
-	fl.BoolVar(&f.tls, "tls", false, "connect with TLS (the system's CAs unless --tls-ca)")
-	fl.StringVar(&f.tlsCA, "tls-ca", "", "PEM file of the CAs that sign the brokers' certificates (implies --tls)")
-	fl.StringVar(&f.tlsCert, "tls-cert", "", "PEM client certificate for mutual TLS (implies --tls)")
-	fl.StringVar(&f.tlsKey, "tls-key", "", "PEM key of --tls-cert")
-	fl.StringVar(&f.tlsServerName, "tls-server-name", "", "name expected in the brokers' certificates")
-	fl.BoolVar(&f.tlsInsecure, "tls-insecure-skip-verify", false, "accept any broker certificate (tests only)")
-	fl.StringVar(&f.saslMechanism, "sasl-mechanism", "", "SASL mechanism: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512")
-	fl.StringVar(&f.saslUser, "sasl-user", "", "SASL user name")
-	fl.StringVar(&f.saslPasswordFile, "sasl-password-file", "", "file holding the SASL password (else $KNOCKWATCH_KAFKA_PASSWORD)")
 	fl.StringVar(&f.metricsListen, "metrics-listen", "off", "address serving Prometheus /metrics (e.g. 127.0.0.1:9751), or off")
 	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	for _, name := range []string{"brokers", "from", "to"} {
@@ -101,7 +112,7 @@ stops it after committing what was routed.`,
 }
 
 // conn builds and checks the connection block the flags describe.
-func (f routeFlags) conn() (config.KafkaConn, error) {
+func (f kafkaFlags) conn() (config.KafkaConn, error) {
 	c := config.KafkaConn{ClientID: f.clientID}
 	for _, b := range strings.Split(f.brokers, ",") {
 		if b = strings.TrimSpace(b); b != "" {
@@ -164,21 +175,11 @@ func runRoute(ctx context.Context, s Streams, f routeFlags) error {
 	if err != nil {
 		return fail("%v", err)
 	}
-	if f.metricsListen != "off" {
-		ln, err := net.Listen("tcp", f.metricsListen)
-		if err != nil {
-			return fail("--metrics-listen: %v", err)
-		}
-		reg := prometheus.NewRegistry()
-		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), r.Collector())
-		srv := &http.Server{Handler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}), ReadHeaderTimeout: 5 * time.Second}
-		go func() {
-			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				log.Error("metrics endpoint", "err", err)
-			}
-		}()
-		defer srv.Close()
+	closeMetrics, err := serveMetrics(f.metricsListen, log, r.Collector())
+	if err != nil {
+		return fail("--metrics-listen: %v", err)
 	}
+	defer closeMetrics()
 	if ctx == nil {
 		ctx = context.Background()
 	}
@@ -191,4 +192,27 @@ func runRoute(ctx context.Context, s Streams, f routeFlags) error {
 	st := r.Stats()
 	log.Info("stopped", "keyed", st.Keyed, "no_source", st.NoSource, "unmatched", st.Unmatched, "dropped", st.Dropped, "produced", st.Produced)
 	return nil
+}
+
+// serveMetrics serves Prometheus /metrics with the Go and process
+// collectors and cs on listen ("off": nowhere) until the returned
+// function is called.
+func serveMetrics(listen string, log *slog.Logger, cs ...prometheus.Collector) (func(), error) {
+	if listen == "off" {
+		return func() {}, nil
+	}
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		return nil, err
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(cs...)
+	srv := &http.Server{Handler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}), ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("metrics endpoint", "err", err)
+		}
+	}()
+	return func() { srv.Close() }, nil
 }

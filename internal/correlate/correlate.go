@@ -495,3 +495,58 @@ func Fold(alerts []*alert.Alert, opts Options) []*alert.Alert {
 	})
 	return out
 }
+
+// MergeStats say what Merge did with its input.
+type MergeStats struct {
+	// Alerts taken; Duplicates (an id seen before with the same content)
+	// and Conflicts (with other content; the first is kept) dropped.
+	Alerts, Duplicates, Conflicts int
+	// Unfolded incidents of the input, whose members were taken instead.
+	Unfolded int
+}
+
+// Merge joins findings that were written apart (hunts of different hosts'
+// evidence, sensors of a consumer group that each own some sources) as
+// one hunt would have: it takes the members out of the incidents it is
+// given, drops repeated ids, puts the alerts in time order and folds them
+// again (Fold). An incident that only spans one input comes out as it went
+// in; one whose branches were in different inputs is made here.
+func Merge(findings []*alert.Alert, opts Options) ([]*alert.Alert, MergeStats) {
+	var st MergeStats
+	seen := map[string][]byte{}
+	var alerts []*alert.Alert
+	var take func(a *alert.Alert)
+	take = func(a *alert.Alert) {
+		if a.Kind == "incident" {
+			st.Unfolded++
+			for _, m := range a.MemberAlerts {
+				take(m)
+			}
+			return
+		}
+		x := *a
+		x.Incident = ""
+		enc, _ := x.Encode()
+		if prev, ok := seen[x.ID]; ok {
+			if string(prev) == string(enc) {
+				st.Duplicates++
+			} else {
+				st.Conflicts++
+			}
+			return
+		}
+		seen[x.ID] = enc
+		alerts = append(alerts, &x)
+	}
+	for _, a := range findings {
+		take(a)
+	}
+	st.Alerts = len(alerts)
+	slices.SortStableFunc(alerts, func(x, y *alert.Alert) int {
+		if n := x.Time.Compare(y.Time); n != 0 {
+			return n
+		}
+		return strings.Compare(x.ID, y.ID)
+	})
+	return Fold(alerts, opts), st
+}

@@ -2,7 +2,8 @@
 // sensor (a consumer group member that runs the detectors over the
 // partitions it owns), a Kafka sink for alerts and incidents, and the
 // router behind `knockwatch route`, which re-keys an unkeyed topic by
-// source address.
+// source address, and the correlator behind `knockwatch correlate`, which
+// joins the alerts of a whole group into incidents.
 //
 // # Partitions own sources
 //
@@ -99,8 +100,8 @@
 //     correlation into incidents look at every source's alerts, which in a
 //     group are spread over instances and change with the assignment.
 //     Alerts read from Kafka bypass both; their content is a function of
-//     their source's own events. Join them downstream, over the alerts
-//     topic, where one reader sees them all.
+//     their source's own events. Incidents are made downstream, over the
+//     alerts topic, where one reader sees them all (Correlator).
 //   - A replay that starts too late: the replay position above is a
 //     horizon back, so every alert the new owner sends is rebuilt from all
 //     the events it depends on, in the same order.

@@ -76,21 +76,9 @@ func NewSink(cfg config.KafkaSink, timeout time.Duration, extra ...kgo.Opt) (*Si
 
 // Write produces one alert and waits for the brokers to acknowledge it.
 func (s *Sink) Write(a *alert.Alert) error {
-	b, err := a.Encode()
+	rec, err := alertRecord(a)
 	if err != nil {
 		return &sink.ErrRejected{Err: err}
-	}
-	rec := &kgo.Record{
-		Key:   AlertKey(a),
-		Value: b[:len(b)-1],
-		Headers: []kgo.RecordHeader{
-			{Key: "id", Value: []byte(a.ID)},
-			{Key: "kind", Value: []byte(a.Kind)},
-			{Key: "detector", Value: []byte(a.Detector)},
-		},
-		// The record's timestamp is the time it is produced (not the
-		// alert's event time: an alert from last week's logs would fall
-		// to retention at once).
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), s.timeout+time.Second)
 	defer cancel()
@@ -111,4 +99,27 @@ func (s *Sink) Close() error {
 	err := s.cl.Flush(ctx)
 	s.cl.Close()
 	return err
+}
+
+// alertRecord is the record of an alert or incident in a topic: the alert
+// as the jsonl sink writes it (without the newline), keyed by AlertKey,
+// with its id, kind and detector as headers so a consumer can
+// de-duplicate and route without parsing it.
+func alertRecord(a *alert.Alert) (*kgo.Record, error) {
+	b, err := a.Encode()
+	if err != nil {
+		return nil, err
+	}
+	return &kgo.Record{
+		Key:   AlertKey(a),
+		Value: b[:len(b)-1],
+		Headers: []kgo.RecordHeader{
+			{Key: "id", Value: []byte(a.ID)},
+			{Key: "kind", Value: []byte(a.Kind)},
+			{Key: "detector", Value: []byte(a.Detector)},
+		},
+		// The record's timestamp is the time it is produced (not the
+		// alert's event time: an alert from last week's logs would fall
+		// to retention at once).
+	}, nil
 }

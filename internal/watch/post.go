@@ -3,7 +3,6 @@ package watch
 import (
 	"container/heap"
 	"math"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -45,10 +44,10 @@ type post struct {
 	// completion callbacks, which may run inside Submit, under mu).
 	mu       sync.Mutex
 	epMu     sync.Mutex
-	held     alertHeap
+	held     alert.Heap
 	released int64 // alerts at or before this time have been released
 	enricher *hunt.Enricher
-	corr     *streamCorrelator
+	corr     *correlate.Stream
 	epochs   []*epoch
 	// delivered: every alert at or before it is out (Unix ns).
 	delivered atomic.Int64
@@ -65,7 +64,7 @@ type epoch struct {
 }
 
 func newPost(window time.Duration, corrWindow time.Duration, sinks []*sink.Deliverer, j *journal, onOut func(*alert.Alert)) *post {
-	p := &post{window: int64(window), sinks: sinks, jrnl: j, onOut: onOut, released: math.MinInt64, enricher: hunt.NewEnricher(0), corr: newStreamCorrelator(corrWindow)}
+	p := &post{window: int64(window), sinks: sinks, jrnl: j, onOut: onOut, released: math.MinInt64, enricher: hunt.NewEnricher(0), corr: correlate.NewStream(corrWindow, 0)}
 	p.delivered.Store(math.MinInt64)
 	return p
 }
@@ -111,7 +110,7 @@ func (p *post) progress(watermark int64, final bool) {
 		p.send(a, e)
 	}
 	p.released = threshold
-	for _, inc := range p.corr.advance(threshold, final) {
+	for _, inc := range p.corr.Advance(threshold, final) {
 		p.send(inc, e)
 	}
 	p.epMu.Lock()
@@ -124,7 +123,7 @@ func (p *post) progress(watermark int64, final bool) {
 func (p *post) send(a *alert.Alert, e *epoch) {
 	if a.Kind != "incident" {
 		p.enricher.Enrich(a)
-		p.corr.add(a)
+		p.corr.Add(a)
 	}
 	if p.jrnl != nil && !p.jrnl.claim(a.ID, a.Time.UnixNano()) {
 		p.deduped.Add(1)
@@ -175,106 +174,5 @@ func (p *post) settle() {
 	if n > 0 {
 		clear(p.epochs[:n])
 		p.epochs = p.epochs[n:]
-	}
-}
-
-// alertHeap orders alerts by time, then id, as hunt.Finish does.
-type alertHeap []*alert.Alert
-
-func (h alertHeap) Len() int { return len(h) }
-func (h alertHeap) Less(i, j int) bool {
-	if c := h[i].Time.Compare(h[j].Time); c != 0 {
-		return c < 0
-	}
-	return strings.Compare(h[i].ID, h[j].ID) < 0
-}
-func (h alertHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
-func (h *alertHeap) Push(x any)   { *h = append(*h, x.(*alert.Alert)) }
-func (h *alertHeap) Pop() any {
-	old := *h
-	x := old[len(old)-1]
-	old[len(old)-1] = nil
-	*h = old[:len(old)-1]
-	return x
-}
-
-// streamCorrelator runs correlate.Join over a sliding window of released
-// alerts and hands out each incident once it can no longer grow.
-type streamCorrelator struct {
-	window  int64
-	buf     []*alert.Alert
-	emitted map[string]int64
-	dirty   bool
-	// max caps the window's alerts; beyond it the oldest are dropped from
-	// correlation (not from delivery).
-	max int
-}
-
-func newStreamCorrelator(window time.Duration) *streamCorrelator {
-	if window <= 0 {
-		window = 2 * time.Minute
-	}
-	return &streamCorrelator{window: int64(window), emitted: map[string]int64{}, max: 4096}
-}
-
-func (c *streamCorrelator) add(a *alert.Alert) {
-	if len(c.buf) == c.max {
-		c.buf[0] = nil
-		c.buf = c.buf[1:]
-	}
-	c.buf = append(c.buf, a)
-	c.dirty = true
-}
-
-// advance returns the incidents whose last member is a window before the
-// released watermark (or all of them when final), each once.
-func (c *streamCorrelator) advance(released int64, final bool) []*alert.Alert {
-	if len(c.buf) < 2 || (!c.dirty && !final) {
-		c.expire(released)
-		return nil
-	}
-	// Join marks its members; give it copies so what was sent is not
-	// changed under the sinks.
-	cp := make([]*alert.Alert, len(c.buf))
-	for i, a := range c.buf {
-		x := *a
-		cp[i] = &x
-	}
-	incidents := correlate.Join(cp, correlate.Options{Window: time.Duration(c.window)})
-	var out []*alert.Alert
-	stillOpen := false
-	for _, in := range incidents {
-		if _, done := c.emitted[in.ID]; done {
-			continue
-		}
-		last := in.Time.UnixNano()
-		for _, m := range in.MemberAlerts {
-			last = max(last, m.LastSeen.UnixNano(), m.Time.UnixNano())
-		}
-		if !final && last+c.window > released {
-			stillOpen = true
-			continue
-		}
-		c.emitted[in.ID] = last
-		out = append(out, in)
-	}
-	c.dirty = stillOpen
-	c.expire(released)
-	return out
-}
-
-// expire drops alerts too old to join anything still to come.
-func (c *streamCorrelator) expire(released int64) {
-	cut := released - 2*c.window
-	i := 0
-	for i < len(c.buf) && c.buf[i].Time.UnixNano() < cut {
-		c.buf[i] = nil
-		i++
-	}
-	c.buf = c.buf[i:]
-	for id, t := range c.emitted {
-		if t < cut {
-			delete(c.emitted, id)
-		}
 	}
 }
