@@ -875,7 +875,8 @@ func (d *Daemon) Flush() {
 
 func hostName(h string) string {
 	if h == "" {
-		return "(LogFile)"
+		// knockd's own LogFile names no host.
+		return "an unnamed host (LogFile)"
 	}
 	return h
 }

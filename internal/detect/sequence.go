@@ -6,6 +6,7 @@ import (
 	"math/bits"
 	"net/netip"
 	"slices"
+	"strconv"
 	"sync/atomic"
 	"time"
 	"unsafe"
@@ -122,6 +123,12 @@ type seqSource struct {
 
 	scanEpoch   int64 // epoch in which a scan finding was last emitted
 	scanEmitted bool
+	// The last scan finding of the epoch: its generation (0 for the
+	// first), the ports it reported, and the attempts of the scan's
+	// bursts so far. They fit the padding before knocks.
+	scanGen      uint8
+	scanPorts    uint16
+	scanAttempts uint32
 	knocks      [2]knockMemo
 	sigs        [4]sigMemo
 }
@@ -1069,17 +1076,33 @@ func (d *Sequence) recur(s *seqSource, sig uint64, t int64) (int, bool) {
 	return before, before >= 2 && periodic
 }
 
-// reportScan emits one scan finding per source and scan horizon.
+// reportScan emits a scan finding per source and scan horizon, and again,
+// superseding it, each time the scan has reached twice the ports it last
+// reported: a scan of 1000 ports is first judged as a burst of 16, and a
+// finding frozen at that burst would understate it. At most a handful of
+// findings per scan (doublings), so scans still cannot flood.
 func (d *Sequence) reportScan(s *seqSource, src netip.Addr, first int64, score float64, reasons []string, distinct int) {
 	if !d.cfg.ReportScansOn() {
 		return
 	}
-	if s.scanEmitted && first-s.scanEpoch < int64(d.cfg.ScanHorizon) {
-		return
-	}
-	s.scanEmitted = true
-	s.scanEpoch = first
 	b := &s.b
+	attempts := uint32(b.n) + b.overflow
+	ports := max(s.horizonPorts(), distinct)
+	var supersedes string
+	if s.scanEmitted && first-s.scanEpoch < int64(d.cfg.ScanHorizon) {
+		s.scanAttempts = satAdd32(s.scanAttempts, attempts)
+		if ports < 2*int(s.scanPorts) || s.scanGen == math.MaxUint8 {
+			return
+		}
+		supersedes = scanID(src, s.scanEpoch, s.scanGen)
+		s.scanGen++
+	} else {
+		s.scanEmitted = true
+		s.scanEpoch = first
+		s.scanGen = 0
+		s.scanAttempts = attempts
+	}
+	s.scanPorts = uint16(min(ports, math.MaxUint16))
 	a := &alert.Alert{
 		Kind:       "alert",
 		Detector:   "scan",
@@ -1088,24 +1111,48 @@ func (d *Sequence) reportScan(s *seqSource, src netip.Addr, first int64, score f
 		Confidence: clamp01(score),
 		Src:        src,
 		Time:       time.Unix(0, b.last).UTC(),
-		FirstSeen:  time.Unix(0, first).UTC(),
+		FirstSeen:  time.Unix(0, s.scanEpoch).UTC(),
 		LastSeen:   time.Unix(0, b.last).UTC(),
 		Reasons:    append([]string{"a scan, not a knock"}, reasons...),
 	}
 	if b.nd == 1 && !b.manyDsts {
 		a.Dst = b.dsts[0]
 	}
-	ports := fmt.Sprintf("about %d port(s)", max(s.horizonPorts(), distinct))
-	if s.horizonPorts() >= 1000 {
-		ports = "1000+ ports"
+	// The port count is a hashed estimate over the horizon; the attempts
+	// are counted. A scan cannot have tried more ports than attempts.
+	portsText := fmt.Sprintf("about %d port(s)", min(ports, int(s.scanAttempts)))
+	if ports >= 1000 && s.scanAttempts >= 1000 {
+		portsText = "1000+ ports"
 	}
-	a.Summary = fmt.Sprintf("%s scanned %s on %d host(s) (%d attempts)", src, ports, max(s.horizonHosts(), int(b.nd)), int(b.n)+int(b.overflow))
-	a.ID = alert.IDOf("scan", src, a.Dst, a.FirstSeen)
-	a.EvidenceTotal = int(b.n) + int(b.overflow)
+	a.Summary = fmt.Sprintf("%s scanned %s on %d host(s) (%d attempts)", src, portsText, max(s.horizonHosts(), int(b.nd)), s.scanAttempts)
+	a.ID = scanID(src, s.scanEpoch, s.scanGen)
+	if supersedes != "" {
+		a.Supersedes = supersedes
+		a.Reasons = append(a.Reasons, "supersedes "+supersedes)
+	}
+	a.EvidenceTotal = int(s.scanAttempts)
 	for k := 0; k < int(b.n) && len(a.Evidence) < 8; k++ {
 		a.Evidence = append(a.Evidence, d.resolve(event.Origin{Input: b.att[k].input, Index: b.att[k].index}))
 	}
 	d.deps.Emit(a)
+}
+
+// scanID is the id of a source's gen-th scan finding of the epoch that
+// began at first. It names no destination: a scan's target set changes
+// from one finding to the next.
+func scanID(src netip.Addr, first int64, gen uint8) string {
+	t := time.Unix(0, first).UTC()
+	if gen == 0 {
+		return alert.IDOf("scan", src, netip.Addr{}, t)
+	}
+	return alert.IDOf("scan", src, netip.Addr{}, t, strconv.Itoa(int(gen)))
+}
+
+func satAdd32(a, b uint32) uint32 {
+	if a+b < a {
+		return math.MaxUint32
+	}
+	return a + b
 }
 
 // authorized returns the name of the configured sequence the run matches:
