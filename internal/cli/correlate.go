@@ -181,7 +181,7 @@ func runCorrelateKafka(ctx context.Context, s Streams, f correlateFlags) error {
 		Window: f.window, Lateness: f.lateness, MaxAlerts: f.maxAlerts, Logger: log,
 	})
 	if err != nil {
-		return fail("%v", err)
+		return &exitError{code: ExitError, err: err}
 	}
 	closeMetrics, err := serveMetrics(f.metricsListen, log, c.Collector())
 	if err != nil {

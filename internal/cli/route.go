@@ -173,7 +173,7 @@ func runRoute(ctx context.Context, s Streams, f routeFlags) error {
 		DropUnmatched: f.dropUnmatched, Logger: log,
 	})
 	if err != nil {
-		return fail("%v", err)
+		return &exitError{code: ExitError, err: err}
 	}
 	closeMetrics, err := serveMetrics(f.metricsListen, log, r.Collector())
 	if err != nil {
