@@ -339,7 +339,7 @@ func TestDocsCheckerCatches(t *testing.T) {
 		{"knockwatch hunt --tz UTC -o json logs/ > findings.jsonl", true, false},
 		{"zcat kern.log.2.gz | knockwatch hunt -", true, false},
 		{`knockwatch explain --src 198.51.100.7 --boot-time "$(cat d/boot-time)" d/fw.log`, true, false},
-		{"go run ./cmd/knockwatch hunt --tz UTC demo/", true, false},
+		{"go run ./cmd/knockwatch hunt --tz UTC --year 2026 demo/", true, false},
 		{"knockwatch report -o report.html findings.jsonl", true, false},
 		{"knockwatch hunt --no-such-flag logs/", true, true},
 		{"knockwatch hunt --min-severity", true, true},

@@ -115,7 +115,7 @@ Findings go to stdout: a table on a terminal, JSON lines otherwise (or with
 Exit status: 0 when the hunt ran, 1 when --fail-on matched a finding, 2 on usage,
 configuration or I/O errors.`,
 		Example: `  knockwatch hunt /var/log/kern.log
-  knockwatch hunt --tz UTC --output json demo/ > findings.jsonl
+  knockwatch hunt --tz UTC --year 2026 --output json demo/ > findings.jsonl
   knockwatch hunt --fail-on high --min-severity medium /var/log/`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {

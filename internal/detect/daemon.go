@@ -426,7 +426,7 @@ func (d *Daemon) stage(h *daemonHost, ev *event.Event) {
 	if len(a.evidence) < alert.MaxEvidence {
 		a.evidence = append(a.evidence, ev.Origin)
 	}
-	d.trace(ev.Src, "%s %s: door %s stage %d", dm.Program, hostName(h.name), dm.Door, dm.Stage)
+	d.trace(ev.Src, "%s on %s: door %s stage %d", dm.Program, hostName(h.name), dm.Door, dm.Stage)
 	d.schedule(i, s)
 }
 
@@ -517,7 +517,7 @@ func (d *Daemon) open(h *daemonHost, ev *event.Event) {
 	f.add(ev, d.now)
 	d.newFinding(s, f)
 	h.pushOpen(hostRef{door: dm.Door, src: ev.Src, t: ev.Time})
-	d.trace(ev.Src, "knockd %s: OPEN SESAME door %s after %d stage(s)", hostName(h.name), dm.Door, f.stages)
+	d.trace(ev.Src, "knockd on %s: OPEN SESAME door %s after %d stage(s)", hostName(h.name), dm.Door, f.stages)
 	d.schedule(i, s)
 }
 
@@ -629,7 +629,7 @@ func (d *Daemon) seqTimeout(h *daemonHost, ev *event.Event) {
 	f.maxStage = max(f.maxStage, dm.Stage)
 	f.reason(fmt.Sprintf("sequence timeout at stage %d", dm.Stage))
 	f.add(ev, d.now)
-	d.trace(ev.Src, "knockd %s: door %s sequence timeout at stage %d: a failed attempt (%d in this window)", hostName(h.name), dm.Door, dm.Stage, f.count)
+	d.trace(ev.Src, "knockd on %s: door %s sequence timeout at stage %d: a failed attempt (%d in this window)", hostName(h.name), dm.Door, dm.Stage, f.count)
 	d.checkBrute(s, f)
 	d.schedule(i, s)
 }
@@ -661,7 +661,7 @@ func (d *Daemon) ruleAdded(h *daemonHost, ev *event.Event) {
 	f.add(ev, d.now)
 	h.rules[h.nRule%daemonRecent] = hostRef{src: ev.Src, t: ev.Time, exp: dm.Expires}
 	h.nRule++
-	d.trace(ev.Src, "fwknopd %s: rule added %s (expires %s)", hostName(h.name), dm.Rule, time.Unix(0, dm.Expires).UTC().Format(time.RFC3339))
+	d.trace(ev.Src, "fwknopd on %s: rule added %s (expires %s)", hostName(h.name), dm.Rule, time.Unix(0, dm.Expires).UTC().Format(time.RFC3339))
 	d.schedule(i, s)
 }
 
@@ -756,7 +756,7 @@ func (d *Daemon) rejected(h *daemonHost, ev *event.Event) {
 		f.reason("refused: " + strings.TrimSuffix(r, "."))
 	}
 	f.add(ev, d.now)
-	d.trace(src, "fwknopd %s: SPA rejected (%s), %d in this window", hostName(h.name), dm.What, f.count)
+	d.trace(src, "fwknopd on %s: SPA rejected (%s), %d in this window", hostName(h.name), dm.What, f.count)
 	if f.count >= daemonBrute && f.emitted == nil {
 		d.emit(s, f)
 	}
