@@ -129,8 +129,8 @@ type seqSource struct {
 	scanGen      uint8
 	scanPorts    uint16
 	scanAttempts uint32
-	knocks      [2]knockMemo
-	sigs        [4]sigMemo
+	knocks       [2]knockMemo
+	sigs         [4]sigMemo
 }
 
 // Sequence is the knock-sequence detector of one shard.
