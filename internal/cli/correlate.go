@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
@@ -12,7 +11,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/knockwatch/knockwatch/internal/alert"
-	"github.com/knockwatch/knockwatch/internal/config"
 	"github.com/knockwatch/knockwatch/internal/correlate"
 	"github.com/knockwatch/knockwatch/internal/kafka"
 	"github.com/knockwatch/knockwatch/internal/report"
@@ -159,22 +157,9 @@ func runCorrelateKafka(ctx context.Context, s Streams, f correlateFlags) error {
 	fail := func(format string, args ...any) error {
 		return &exitError{code: ExitError, err: fmt.Errorf("correlate: "+format, args...)}
 	}
-	var lvl slog.Level
-	if err := lvl.UnmarshalText([]byte(f.logLevel)); err != nil {
-		return fail("--log-level: %v", err)
-	}
-	log := slog.New(slog.NewTextHandler(s.Err, &slog.HandlerOptions{Level: lvl}))
-	conn, err := f.conn()
+	log, conn, err := kafkaSetup("correlate", s, f.kafkaFlags, f.logLevel, f.from, f.to, f.startAt)
 	if err != nil {
-		return fail("%v", err)
-	}
-	for _, t := range []struct{ flag, v string }{{"--from", f.from}, {"--to", f.to}} {
-		if !config.ValidTopic(t.v) {
-			return fail("%s %q: not a Kafka topic name", t.flag, t.v)
-		}
-	}
-	if f.startAt != "end" && f.startAt != "beginning" {
-		return fail("--start-at %q: want end or beginning", f.startAt)
+		return err
 	}
 	c, err := kafka.NewCorrelator(kafka.CorrelatorOptions{
 		Conn: conn, From: f.from, To: f.to, Group: f.group, StartAt: f.startAt,

@@ -133,26 +133,39 @@ func (f kafkaFlags) conn() (config.KafkaConn, error) {
 	return c, nil
 }
 
+// kafkaSetup checks what route and correlate share (the log level, the
+// connection, the two topics and the start position) and makes the
+// logger; its errors are usage errors prefixed with the command's name.
+func kafkaSetup(name string, s Streams, f kafkaFlags, logLevel, from, to, startAt string) (*slog.Logger, config.KafkaConn, error) {
+	fail := func(format string, args ...any) error {
+		return &exitError{code: ExitError, err: fmt.Errorf(name+": "+format, args...)}
+	}
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(logLevel)); err != nil {
+		return nil, config.KafkaConn{}, fail("--log-level: %v", err)
+	}
+	conn, err := f.conn()
+	if err != nil {
+		return nil, conn, fail("%v", err)
+	}
+	for _, t := range []struct{ flag, v string }{{"--from", from}, {"--to", to}} {
+		if !config.ValidTopic(t.v) {
+			return nil, conn, fail("%s %q: not a Kafka topic name", t.flag, t.v)
+		}
+	}
+	if startAt != "end" && startAt != "beginning" {
+		return nil, conn, fail("--start-at %q: want end or beginning", startAt)
+	}
+	return slog.New(slog.NewTextHandler(s.Err, &slog.HandlerOptions{Level: lvl})), conn, nil
+}
+
 func runRoute(ctx context.Context, s Streams, f routeFlags) error {
 	fail := func(format string, args ...any) error {
 		return &exitError{code: ExitError, err: fmt.Errorf("route: "+format, args...)}
 	}
-	var lvl slog.Level
-	if err := lvl.UnmarshalText([]byte(f.logLevel)); err != nil {
-		return fail("--log-level: %v", err)
-	}
-	log := slog.New(slog.NewTextHandler(s.Err, &slog.HandlerOptions{Level: lvl}))
-	conn, err := f.conn()
+	log, conn, err := kafkaSetup("route", s, f.kafkaFlags, f.logLevel, f.from, f.to, f.startAt)
 	if err != nil {
-		return fail("%v", err)
-	}
-	for _, t := range []struct{ flag, v string }{{"--from", f.from}, {"--to", f.to}} {
-		if !config.ValidTopic(t.v) {
-			return fail("%s %q: not a Kafka topic name", t.flag, t.v)
-		}
-	}
-	if f.startAt != "end" && f.startAt != "beginning" {
-		return fail("--start-at %q: want end or beginning", f.startAt)
+		return err
 	}
 	format, err := decode.Lookup(f.format)
 	if err != nil {
