@@ -69,6 +69,11 @@ func (d *syslogDecoder) decodeNetfilter(line []byte, h *syslogLine, origin event
 	if len(h.tag) == 0 && len(h.host) > 0 && bytes.HasPrefix(msg, tokIN) {
 		msg = line[len(line)-len(msg)-len(h.host)-1:]
 	}
+	// rsyslog keeps the space that followed an RFC 3164 tag in its msg
+	// property, so relaying such a line in RFC 5424 gives "- -  [ 4821.…]".
+	for len(msg) > 0 && msg[0] == ' ' {
+		msg = msg[1:]
+	}
 	msgOff := len(line) - len(msg)
 	nf := &d.nf
 

@@ -129,6 +129,9 @@ func TestNetfilterTimes(t *testing.T) {
 		{"RFC 3164 local time in UTC (one line: the middle of the second it names)", knockLine, "2025-11-22T10:15:02.5Z", 0},
 		{"RFC 3339 with offset", "2025-11-22T11:15:02.402177+01:00 gw01 kernel: k IN=eth0 OUT= SRC=198.51.100.7 DST=203.0.113.10 LEN=60 PROTO=TCP SPT=1 DPT=2 SYN URGP=0", "2025-11-22T10:15:02.402177Z", 0},
 		{"RFC 5424", "<4>1 2025-11-22T10:15:02.118311Z gw01 kernel - - - k IN=eth0 OUT= SRC=198.51.100.7 DST=203.0.113.10 LEN=60 PROTO=TCP SPT=1 DPT=2 SYN URGP=0", "2025-11-22T10:15:02.118311Z", 0},
+		// Relayed by rsyslog (RSYSLOG_SyslogProtocol23Format) from an RFC 3164
+		// sender: a whole second, and the kernel stamp after two spaces.
+		{"RFC 5424 relayed from RFC 3164", "<12>1 2025-11-22T10:15:02+00:00 gw01 kernel - - -  [ 4821.000000] k IN=eth0 OUT= SRC=198.51.100.7 DST=203.0.113.10 LEN=60 PROTO=TCP SPT=1 DPT=2 SYN URGP=0", "2025-11-22T10:15:02.5Z", 0},
 		{"dmesg --time-format iso", "2025-11-22T10:15:02,118311+0000 k IN=eth0 OUT= SRC=198.51.100.7 DST=203.0.113.10 LEN=60 PROTO=TCP SPT=1 DPT=2 SYN URGP=0", "2025-11-22T10:15:02.118311Z", 0},
 		{"dmesg -T", "[Sat Nov 22 10:15:02 2025] k IN=eth0 OUT= SRC=198.51.100.7 DST=203.0.113.10 LEN=60 PROTO=TCP SPT=1 DPT=2 SYN URGP=0", "2025-11-22T10:15:02Z", 0},
 		{"dmesg uptime only", "[ 4821.337104] k IN=eth0 OUT= SRC=198.51.100.7 DST=203.0.113.10 LEN=60 PROTO=TCP SPT=1 DPT=2 SYN URGP=0", "1970-01-01T01:20:21.337104Z", event.FlagRelativeTime},

@@ -112,6 +112,9 @@ type seqSource struct {
 	phase    phase
 	queued   bool
 	deadline int64
+	// queuedAt is the deadline of the wheel item that is current; items
+	// with other deadlines are stale (see schedule).
+	queuedAt int64
 
 	// Scan-likeness over ScanHorizon, in two epochs so the count does not
 	// fall to zero at an epoch edge: hashed sets of ports and hosts.
@@ -466,7 +469,7 @@ func (d *Sequence) runDue(now int64) {
 			continue
 		}
 		s := d.table.At(it.slot)
-		if s.gen != it.gen {
+		if s.gen != it.gen || !s.queued || it.deadline != s.queuedAt {
 			continue
 		}
 		s.queued = false
@@ -549,11 +552,16 @@ func (d *Sequence) closeBurst(s *seqSource) {
 	s.b.reportedPorts = [burstDsts]uint8{}
 }
 
+// schedule makes sure the wheel holds an item due no later than the
+// source's deadline. A later deadline waits for the queued item, which
+// requeues it when it fires; an earlier one (a settled burst, waiting out
+// MaxGap, that resumes and must be judged after its settle time) gets an
+// item of its own, and the one it replaces is skipped when it comes due.
 func (d *Sequence) schedule(i int32, s *seqSource) {
-	if s.queued {
+	if s.queued && s.deadline >= s.queuedAt {
 		return
 	}
-	s.queued = true
+	s.queued, s.queuedAt = true, s.deadline
 	d.queue.Push(deadlineItem{deadline: s.deadline, slot: i, gen: s.gen}, d.now)
 }
 
