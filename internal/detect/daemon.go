@@ -384,8 +384,8 @@ func (d *Daemon) schedule(i int32, s *daemonSource) {
 	if next == 0 || (s.queued && next >= s.queuedAt) {
 		return
 	}
-	// An earlier deadline than the one queued is queued too; the later
-	// item then finds nothing due, which is harmless.
+	// An earlier deadline than the one queued is queued too; Advance
+	// skips the later item when it comes due.
 	s.queued, s.queuedAt = true, next
 	d.queue.Push(deadlineItem{deadline: next, slot: i, gen: s.gen})
 }
@@ -780,7 +780,9 @@ func (d *Daemon) Advance(now int64) {
 			continue
 		}
 		s := d.sources.At(top.slot)
-		if s.gen != top.gen {
+		// An item other than the one last queued was overtaken by an
+		// earlier deadline (see schedule) and is stale.
+		if s.gen != top.gen || !s.queued || top.deadline != s.queuedAt {
 			continue
 		}
 		s.queued = false
