@@ -192,8 +192,13 @@ type WatchSink struct {
 	// webhook
 	// URL receives one JSON POST per alert.
 	URL string `yaml:"url"`
-	// Headers are added to every request (an Authorization token).
+	// Headers are added to every request.
 	Headers map[string]string `yaml:"headers"`
+	// HeadersFile names a file of "Name: value" lines added to every
+	// request too: a token kept out of this file, which can then stay
+	// world-readable (systemd hands the service a copy through
+	// LoadCredential=). It is read when the sensor starts.
+	HeadersFile string `yaml:"headers_file"`
 
 	// kafka: alerts produced to a topic (see kafka.go).
 	Kafka *KafkaSink `yaml:"kafka"`
@@ -601,6 +606,7 @@ func (w *Watch) validate() []error {
 			{"hostname", s.Hostname != "", SinkSyslog},
 			{"url", s.URL != "", SinkWebhook},
 			{"headers", len(s.Headers) > 0, SinkWebhook},
+			{"headers_file", s.HeadersFile != "", SinkWebhook},
 			{"kafka", s.Kafka != nil, SinkKafka},
 		}
 		switch s.Type {
@@ -653,6 +659,9 @@ func (w *Watch) validate() []error {
 				if k == "" || strings.ContainsAny(k, " :\r\n") {
 					bad(p+".headers", "%q: not a header name", k)
 				}
+			}
+			if s.HeadersFile != "" && !filepath.IsAbs(s.HeadersFile) {
+				bad(p+".headers_file", "%q: must be an absolute path", s.HeadersFile)
 			}
 		}
 	}

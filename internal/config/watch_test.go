@@ -140,6 +140,9 @@ func TestWatchValidRanges(t *testing.T) {
 		{"watch:\n  inputs: [{type: file, path: /a}]\n  sinks: [{type: syslog, address: 'tcp://h:1', framing: lf}]\n", false},
 		{"watch:\n  inputs: [{type: file, path: /a}]\n  sinks: [{type: webhook, url: 'https://h/x', retry_initial: 2m, retry_max: 1m}]\n", false},
 		{"watch:\n  inputs: [{type: file, path: /a}]\n  sinks: [{type: jsonl, path: out.jsonl}]\n", false},
+		{"watch:\n  inputs: [{type: file, path: /a}]\n  sinks: [{type: webhook, url: 'https://h/x', headers_file: /run/credentials/knockwatch.service/webhook.headers}]\n", true},
+		{"watch:\n  inputs: [{type: file, path: /a}]\n  sinks: [{type: webhook, url: 'https://h/x', headers_file: webhook.headers}]\n", false},
+		{"watch:\n  inputs: [{type: file, path: /a}]\n  sinks: [{type: jsonl, path: /a.jsonl, headers_file: /h}]\n", false},
 	} {
 		_, probs := Check([]byte(tc.yaml), nil)
 		if (len(probs) == 0) != tc.ok {

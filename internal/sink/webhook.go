@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"strings"
 	"time"
 
 	"github.com/knockwatch/knockwatch/internal/alert"
@@ -82,6 +84,49 @@ func (w *Webhook) Write(a *alert.Alert) error {
 	default:
 		return &ErrRejected{fmt.Errorf("webhook: %s", resp.Status)}
 	}
+}
+
+// ReadHeaderFile reads a webhook's extra headers from path: one
+// "Name: value" line each, as curl -H @file takes them; blank lines and
+// lines starting with # are skipped. Errors name the file and line but
+// never echo a value, which is usually a secret.
+func ReadHeaderFile(path string) (map[string]string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("headers file: %w", err)
+	}
+	h := map[string]string{}
+	for n, line := range strings.Split(string(b), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		name, value, ok := strings.Cut(line, ":")
+		name, value = strings.TrimSpace(name), strings.TrimSpace(value)
+		switch {
+		case !ok:
+			return nil, fmt.Errorf("headers file %s:%d: want \"Name: value\"", path, n+1)
+		case !validHeaderName(name):
+			return nil, fmt.Errorf("headers file %s:%d: %q is not a header name", path, n+1, name)
+		case strings.ContainsAny(value, "\r\x00"):
+			return nil, fmt.Errorf("headers file %s:%d: the value holds a control character", path, n+1)
+		}
+		h[http.CanonicalHeaderKey(name)] = value
+	}
+	return h, nil
+}
+
+// validHeaderName reports whether s is an RFC 9110 token.
+func validHeaderName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, c := range []byte(s) {
+		if c <= ' ' || c >= 0x7f || strings.IndexByte(`"(),/:;<=>?@[\]{}`, c) >= 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // Close releases idle connections.

@@ -224,7 +224,21 @@ func (s *Sensor) openSinks() error {
 				Facility: *sc.Facility, Hostname: sc.Hostname, Version: s.opts.Version, Timeout: sc.Timeout,
 			})
 		case config.SinkWebhook:
-			k = sink.NewWebhook(sink.WebhookOptions{URL: sc.URL, Headers: sc.Headers, Timeout: sc.Timeout})
+			headers := sc.Headers
+			if sc.HeadersFile != "" {
+				fh, err := sink.ReadHeaderFile(sc.HeadersFile)
+				if err != nil {
+					return fmt.Errorf("watch: sink %s: %w", sc.Name, err)
+				}
+				for k, v := range sc.Headers {
+					if _, dup := fh[http.CanonicalHeaderKey(k)]; dup {
+						return fmt.Errorf("watch: sink %s: header %s is set both in headers and in %s", sc.Name, k, sc.HeadersFile)
+					}
+					fh[k] = v
+				}
+				headers = fh
+			}
+			k = sink.NewWebhook(sink.WebhookOptions{URL: sc.URL, Headers: headers, Timeout: sc.Timeout})
 		case config.SinkKafka:
 			var err error
 			if k, err = s.kafkaSink(sc); err != nil {

@@ -245,19 +245,26 @@ watch:
 }
 
 // TestWebhookOutage: a webhook that fails its first deliveries gets every
-// alert once; the spool held them meanwhile.
+// alert once; the spool held them meanwhile. Every request carries the
+// headers of the configuration and of its headers file.
 func TestWebhookOutage(t *testing.T) {
 	dir := t.TempDir()
 	in := filepath.Join(dir, "kern.log")
 	os.WriteFile(in, nil, 0o644)
+	hfile := filepath.Join(dir, "webhook.headers")
+	os.WriteFile(hfile, []byte("# the chat's token\nAuthorization: Bearer s3cret\n"), 0o600)
 	var mu sync.Mutex
 	fails := 5
 	var ids []string
+	var badHeaders []string
 	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var a alert.Alert
 		json.NewDecoder(r.Body).Decode(&a)
 		mu.Lock()
 		defer mu.Unlock()
+		if got := r.Header.Get("Authorization") + "|" + r.Header.Get("X-Team"); got != "Bearer s3cret|soc" {
+			badHeaders = append(badHeaders, got)
+		}
 		if fails > 0 {
 			fails--
 			http.Error(w, "unavailable", http.StatusServiceUnavailable)
@@ -273,8 +280,8 @@ watch:
   inputs:
     - {name: kern, type: file, path: %s, start_at: beginning, timezone: UTC, poll_interval: 50ms}
   sinks:
-    - {name: hook, type: webhook, url: %q, retry_initial: 50ms, retry_max: 200ms, timeout: 2s}
-`, dir, in, hs.URL), nil, nil)
+    - {name: hook, type: webhook, url: %q, headers: {X-Team: soc}, headers_file: %s, retry_initial: 50ms, retry_max: 200ms, timeout: 2s}
+`, dir, in, hs.URL, hfile), nil, nil)
 	now := time.Now().UTC()
 	var lines []string
 	for i := range 4 {
@@ -298,6 +305,9 @@ watch:
 	defer mu.Unlock()
 	if len(ids) != 4 || len(slices.Compact(slices.Sorted(slices.Values(ids)))) != 4 {
 		t.Errorf("received %v, want 4 distinct alerts", ids)
+	}
+	if len(badHeaders) > 0 {
+		t.Errorf("requests with Authorization|X-Team %q, want \"Bearer s3cret|soc\"", badHeaders)
 	}
 	st := &r.s.delivers[0].Stats
 	if st.Failures.Load() < 1 || st.Spooled.Load() < 1 {
