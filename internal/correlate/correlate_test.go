@@ -223,3 +223,46 @@ func TestGoldenOneKnock(t *testing.T) {
 		t.Errorf("hunt output differs from %s (review, then -update):\n%s", golden, buf.String())
 	}
 }
+
+// TestStreamLateMember: an alert that arrives after its incident was
+// handed out (the knock's alert superseded once the connection came, or a
+// member late beyond the caller's reordering) makes an incident that
+// supersedes the first, never a second, unrelated one.
+func TestStreamLateMember(t *testing.T) {
+	s := seq(7000, 8000, 9000)
+	at := func(d time.Duration) int64 { return t0.Add(d).UnixNano() }
+	followed := wire("w2", "198.51.100.7", "203.0.113.10", t0, s)
+	followed.Supersedes = "w"
+	followed.Severity = alert.SeverityHigh
+	tests := []struct {
+		name    string
+		late    *alert.Alert
+		members string
+	}{
+		{"the knock's alert superseded", followed, "w2,d"},
+		{"the client run, out of order", client("c", "ws07", "203.0.113.10", t0.Add(-10*time.Millisecond), s), "c,w,d"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			st := correlate.NewStream(time.Minute, 0)
+			st.Add(wire("w", "198.51.100.7", "203.0.113.10", t0, s))
+			st.Add(daemon("d", "198.51.100.7", "gw01", t0.Add(20*time.Millisecond), s))
+			first := st.Advance(at(2*time.Minute), false)
+			if len(first) != 1 || first[0].Supersedes != "" {
+				t.Fatalf("first incidents %v, want one superseding nothing", first)
+			}
+			st.Add(tc.late)
+			second := st.Advance(at(3*time.Minute), false)
+			if len(second) != 1 {
+				t.Fatalf("%d incidents after the late alert, want 1", len(second))
+			}
+			in := second[0]
+			if got := strings.Join(in.Members, ","); got != tc.members || in.Supersedes != first[0].ID {
+				t.Errorf("members %s supersedes %q; want members %s superseding %s", got, in.Supersedes, tc.members, first[0].ID)
+			}
+			if again := st.Advance(at(4*time.Minute), false); len(again) != 0 {
+				t.Errorf("%d more incidents, want none", len(again))
+			}
+		})
+	}
+}

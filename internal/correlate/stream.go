@@ -14,17 +14,29 @@ import (
 //
 // Alerts must be added in time order (the caller reorders them first);
 // Advance is called with the time up to which every alert has been
-// added.
+// added. One that comes later still joins: an alert superseding a member
+// (the knock, now followed by its connection) or a member out of order.
+// The incident it makes then has other members than the one already
+// handed out, hence another id, and names that one in Supersedes, as an
+// alert names the one it replaces: a consumer keeps the newest.
 type Stream struct {
 	window  int64
 	buf     []*alert.Alert
 	emitted map[string]int64
-	dirty   bool
+	// memberOf maps the members of incidents handed out, and the alerts
+	// superseding them, to the newest such incident.
+	memberOf map[string]memberRef
+	dirty    bool
 	// max caps the window's alerts; beyond it the oldest are dropped from
 	// correlation (the caller still delivers them).
 	max int
 	// dropped counts alerts dropped by that cap.
 	dropped int64
+}
+
+type memberRef struct {
+	incident string
+	last     int64 // the incident's last member time, for expiry
 }
 
 // DefaultStreamCap is how many alerts a Stream holds at most.
@@ -39,7 +51,7 @@ func NewStream(window time.Duration, maxAlerts int) *Stream {
 	if maxAlerts <= 0 {
 		maxAlerts = DefaultStreamCap
 	}
-	return &Stream{window: int64(window), emitted: map[string]int64{}, max: maxAlerts}
+	return &Stream{window: int64(window), emitted: map[string]int64{}, memberOf: map[string]memberRef{}, max: maxAlerts}
 }
 
 // Add takes the next alert (incidents are ignored).
@@ -54,6 +66,9 @@ func (c *Stream) Add(a *alert.Alert) {
 	}
 	c.buf = append(c.buf, a)
 	c.dirty = true
+	if ref, ok := c.memberOf[a.Supersedes]; a.Supersedes != "" && ok {
+		c.memberOf[a.ID] = ref
+	}
 }
 
 // Advance returns the incidents whose last member is a window before
@@ -88,6 +103,16 @@ func (c *Stream) Advance(released int64, final bool) []*alert.Alert {
 			continue
 		}
 		c.emitted[in.ID] = last
+		var prev memberRef
+		for _, id := range in.Members {
+			if ref, ok := c.memberOf[id]; ok && (prev.incident == "" || ref.last >= prev.last) {
+				prev = ref
+			}
+		}
+		in.Supersedes = prev.incident
+		for _, id := range in.Members {
+			c.memberOf[id] = memberRef{incident: in.ID, last: last}
+		}
 		out = append(out, in)
 	}
 	c.dirty = stillOpen
@@ -116,6 +141,11 @@ func (c *Stream) expire(released int64) {
 	for id, t := range c.emitted {
 		if t < cut {
 			delete(c.emitted, id)
+		}
+	}
+	for id, ref := range c.memberOf {
+		if ref.last < cut {
+			delete(c.memberOf, id)
 		}
 	}
 }
