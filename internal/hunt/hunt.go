@@ -165,6 +165,7 @@ type Enricher struct {
 	capacity int
 	seen     map[string]map[string]struct{} // dst+sequence -> sources
 	order    []string
+	copies   daemonCopies
 }
 
 // NewEnricher remembers up to capacity sequences (0: 10000).
@@ -172,7 +173,7 @@ func NewEnricher(capacity int) *Enricher {
 	if capacity <= 0 {
 		capacity = 10000
 	}
-	return &Enricher{capacity: capacity, seen: map[string]map[string]struct{}{}}
+	return &Enricher{capacity: capacity, seen: map[string]map[string]struct{}{}, copies: daemonCopies{capacity: capacity, last: map[string]daemonCopy{}}}
 }
 
 // Each enriches alerts in order.
@@ -183,8 +184,14 @@ func (e *Enricher) Each(alerts []*alert.Alert) {
 }
 
 // Enrich raises the confidence of a knock whose exact sequence to the same
-// host came earlier from other sources: a shared secret in use.
+// host came earlier from other sources: a shared secret in use. It links
+// the two reports of one knockd event, from its LogFile and from syslog
+// (see daemonCopies).
 func (e *Enricher) Enrich(a *alert.Alert) {
+	if a.Detector == "daemon" {
+		e.copies.link(a)
+		return
+	}
 	if a.Detector != "sequence" || len(a.Sequence) == 0 {
 		return
 	}
