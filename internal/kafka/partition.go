@@ -1,9 +1,7 @@
 package kafka
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"math"
 	"net/netip"
 	"strconv"
@@ -325,42 +323,14 @@ func (p *partition) waitReplayed() {
 	}
 }
 
-// decodeRecord decodes a record's lines (a record is usually one line; a
-// collector may batch several, or end one with a newline).
+// decodeRecord decodes a record's lines; errors are counted unless the
+// record is replayed (counted when first read).
 func (p *partition) decodeRecord(r *kgo.Record, replay bool, dst []event.Event) []event.Event {
-	data := r.Value
-	origin := event.Origin{Index: uint64(r.Offset)}
-	for len(data) > 0 {
-		line := data
-		if i := bytes.IndexByte(data, '\n'); i >= 0 {
-			line, data = data[:i], data[i+1:]
-		} else {
-			data = nil
+	return decodeRecordLines(p.dec, r.Value, event.Origin{Index: uint64(r.Offset)}, dst, func(err error) {
+		if !replay && p.c.opts.Stats != nil {
+			p.c.opts.Stats.DecodeError(locateError(err, p.name, r.Offset, p.format.Name))
 		}
-		if n := len(line); n > 0 && line[n-1] == '\r' {
-			line = line[:n-1]
-		}
-		if len(line) == 0 {
-			continue
-		}
-		var err error
-		if bytes.IndexByte(line, 0) >= 0 {
-			err = &decode.Error{Reason: decode.ReasonBinary, Detail: "NUL byte in a text record"}
-		} else {
-			dst, err = p.dec.Decode(line, origin, dst)
-		}
-		if err != nil && !replay && p.c.opts.Stats != nil {
-			var de *decode.Error
-			if !errors.As(err, &de) {
-				de = &decode.Error{Reason: decode.ReasonMalformed, Detail: err.Error()}
-			}
-			de.Input = p.name
-			de.Index = uint64(r.Offset)
-			de.Format = p.format.Name
-			p.c.opts.Stats.DecodeError(de)
-		}
-	}
-	return dst
+	})
 }
 
 // onAlert takes an alert from the engine's shard.

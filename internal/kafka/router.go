@@ -1,7 +1,6 @@
 package kafka
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"errors"
@@ -280,48 +279,17 @@ func (r *Router) route(d *routeDecoder, rec *kgo.Record, prev int64) int64 {
 // keyOf decodes a record's lines and returns the key of the first event
 // that has one; ok says whether the record yielded any event.
 func (r *Router) keyOf(d *routeDecoder, rec *kgo.Record) (key []byte, ok bool) {
-	data := rec.Value
-	origin := event.Origin{Index: uint64(rec.Offset)}
-	for len(data) > 0 {
-		line := data
-		if i := bytes.IndexByte(data, '\n'); i >= 0 {
-			line, data = data[:i], data[i+1:]
-		} else {
-			data = nil
-		}
-		if n := len(line); n > 0 && line[n-1] == '\r' {
-			line = line[:n-1]
-		}
-		if len(line) == 0 {
-			continue
-		}
-		var err error
-		if bytes.IndexByte(line, 0) >= 0 {
-			err = &decode.Error{Reason: decode.ReasonBinary, Detail: "NUL byte in a text record"}
-		} else {
-			r.evs, err = d.dec.Decode(line, origin, r.evs[:0])
-		}
-		if err != nil {
-			var de *decode.Error
-			if !errors.As(err, &de) {
-				de = &decode.Error{Reason: decode.ReasonMalformed, Detail: err.Error()}
-			}
-			de.Input = rec.Topic + "/" + strconv.Itoa(int(rec.Partition))
-			de.Index = uint64(rec.Offset)
-			de.Format = r.opts.Format.Name
-			r.opts.Stats.DecodeError(de)
-			continue
-		}
-		for i := range r.evs {
-			ok = true
-			n := len(r.keys)
-			var has bool
-			if r.keys, has = AppendKey(r.keys, &r.evs[i]); has {
-				return r.keys[n:len(r.keys):len(r.keys)], true
-			}
+	r.evs = decodeRecordLines(d.dec, rec.Value, event.Origin{Index: uint64(rec.Offset)}, r.evs[:0], func(err error) {
+		r.opts.Stats.DecodeError(locateError(err, rec.Topic+"/"+strconv.Itoa(int(rec.Partition)), rec.Offset, r.opts.Format.Name))
+	})
+	for i := range r.evs {
+		n := len(r.keys)
+		var has bool
+		if r.keys, has = AppendKey(r.keys, &r.evs[i]); has {
+			return r.keys[n:len(r.keys):len(r.keys)], true
 		}
 	}
-	return nil, ok
+	return nil, len(r.evs) > 0
 }
 
 // RouterStats are a router's counters.
