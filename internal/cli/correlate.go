@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -154,9 +152,6 @@ func readFindings(rd *report.Reader, s Streams, path string) error {
 }
 
 func runCorrelateKafka(ctx context.Context, s Streams, f correlateFlags) error {
-	fail := func(format string, args ...any) error {
-		return &exitError{code: ExitError, err: fmt.Errorf("correlate: "+format, args...)}
-	}
 	log, conn, err := kafkaSetup("correlate", s, f.kafkaFlags, f.logLevel, f.from, f.to, f.startAt)
 	if err != nil {
 		return err
@@ -168,19 +163,9 @@ func runCorrelateKafka(ctx context.Context, s Streams, f correlateFlags) error {
 	if err != nil {
 		return &exitError{code: ExitError, err: err}
 	}
-	closeMetrics, err := serveMetrics(f.metricsListen, log, c.Collector())
-	if err != nil {
-		return fail("--metrics-listen: %v", err)
-	}
-	defer closeMetrics()
-	if ctx == nil {
-		ctx = context.Background()
-	}
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	log.Info("correlating", "from", f.from, "to", f.to, "group", f.group, "window", f.window)
-	if err := c.Run(ctx); err != nil {
-		return &exitError{code: ExitError, err: err}
+	if err := runService(ctx, "correlate", f.metricsListen, log, c.Collector(), c.Run); err != nil {
+		return err
 	}
 	st := c.Stats()
 	log.Info("stopped", "alerts", st.Alerts, "duplicates", st.Duplicates, "conflicts", st.Conflicts, "bad", st.Bad,

@@ -1,10 +1,15 @@
 package cli
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -33,4 +38,23 @@ func serveMetrics(listen string, log *slog.Logger, cs ...prometheus.Collector) (
 		}
 	}()
 	return func() { srv.Close() }, nil
+}
+
+// runService runs the Kafka stage name (route, correlate) with its
+// metrics served on listen, until ctx ends or SIGINT or SIGTERM arrives.
+func runService(ctx context.Context, name, listen string, log *slog.Logger, c prometheus.Collector, run func(context.Context) error) error {
+	closeMetrics, err := serveMetrics(listen, log, c)
+	if err != nil {
+		return &exitError{code: ExitError, err: fmt.Errorf("%s: --metrics-listen: %w", name, err)}
+	}
+	defer closeMetrics()
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx); err != nil {
+		return &exitError{code: ExitError, err: err}
+	}
+	return nil
 }

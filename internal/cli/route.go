@@ -6,9 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -183,19 +181,9 @@ func runRoute(ctx context.Context, s Streams, f routeFlags) error {
 	if err != nil {
 		return &exitError{code: ExitError, err: err}
 	}
-	closeMetrics, err := serveMetrics(f.metricsListen, log, r.Collector())
-	if err != nil {
-		return fail("--metrics-listen: %v", err)
-	}
-	defer closeMetrics()
-	if ctx == nil {
-		ctx = context.Background()
-	}
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	log.Info("routing", "from", f.from, "to", f.to, "group", f.group, "format", format.Name)
-	if err := r.Run(ctx); err != nil {
-		return &exitError{code: ExitError, err: err}
+	if err := runService(ctx, "route", f.metricsListen, log, r.Collector(), r.Run); err != nil {
+		return err
 	}
 	st := r.Stats()
 	log.Info("stopped", "keyed", st.Keyed, "no_source", st.NoSource, "unmatched", st.Unmatched, "dropped", st.Dropped, "produced", st.Produced)
