@@ -4,65 +4,22 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/knockwatch/knockwatch/internal/testutil"
 )
 
-var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
-)
-
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if binPath != "" {
-		os.RemoveAll(filepath.Dir(binPath))
-	}
-	os.Exit(code)
-}
-
-// binary builds cmd/knockwatch once for the package's tests.
-func binary(t *testing.T) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "kwbin")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "knockwatch")
-		out, err := exec.Command("go", "build", "-o", binPath, "../../cmd/knockwatch").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build: %v: %s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return binPath
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
+func TestMain(m *testing.M) { testutil.Main(m) }
 
 // proc is a knockwatch process; its output goes to a log file that the
 // test prints when it fails.
@@ -78,7 +35,7 @@ func startProc(t *testing.T, name, logPath string, args ...string) *proc {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(binary(t), args...)
+	cmd := exec.Command(testutil.Binary(t), args...)
 	cmd.Stdout, cmd.Stderr = f, f
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -141,7 +98,7 @@ func TestProcesses(t *testing.T) {
 	if testing.Short() {
 		t.Skip("short")
 	}
-	bin := binary(t)
+	bin := testutil.Binary(t)
 	c := newCluster(t, 3, 12, "fw", "alerts")
 	prod := client(t, c)
 	createTopic(t, prod, "raw", 1)
@@ -157,7 +114,7 @@ func TestProcesses(t *testing.T) {
 	var ports []int
 	var procs []*proc
 	start := func(i int) *proc {
-		port := freePort(t)
+		port := testutil.FreePort(t)
 		cfg := filepath.Join(dir, fmt.Sprintf("kw%d.yaml", i))
 		// kafka idle_tick 1m: this stream runs 40 minutes of event time
 		// in seconds, so a quiet partition's clock must not move it on.

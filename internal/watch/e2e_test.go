@@ -12,7 +12,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -23,52 +22,7 @@ import (
 	"github.com/knockwatch/knockwatch/internal/testutil"
 )
 
-var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
-)
-
-// binary builds cmd/knockwatch once for the package's tests.
-func binary(t *testing.T) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "kwbin")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "knockwatch")
-		out, err := exec.Command("go", "build", "-o", binPath, "../../cmd/knockwatch").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build: %v: %s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return binPath
-}
-
-// freePort returns a port free on 127.0.0.1 for both TCP and UDP.
-func freePort(t *testing.T) int {
-	t.Helper()
-	for range 20 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := l.Addr().(*net.TCPAddr).Port
-		u, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", port))
-		l.Close()
-		if err == nil {
-			u.Close()
-			return port
-		}
-	}
-	t.Fatal("no free port")
-	return 0
-}
+func TestMain(m *testing.M) { testutil.Main(m) }
 
 // proc is a knockwatch watch process.
 type proc struct {
@@ -106,7 +60,7 @@ func startProc(t *testing.T, bin, cfg, logPath string) *proc {
 // sensor's alert file, and no other; duplicates (an alert sent just before
 // the kill and before its id was journaled) are counted and reported.
 func TestKill9Restart(t *testing.T) {
-	bin := binary(t)
+	bin := testutil.Binary(t)
 	dir := t.TempDir()
 	in := filepath.Join(dir, "kern.log")
 	out := filepath.Join(dir, "alerts.jsonl")
@@ -227,11 +181,11 @@ func diff(a, b []string) []string {
 func TestLoggerAndRsyslog(t *testing.T) {
 	logger := testutil.RequireTool(t, "logger")
 	rsyslogd := testutil.RequireTool(t, "rsyslogd")
-	bin := binary(t)
+	bin := testutil.Binary(t)
 	dir := t.TempDir()
-	port := freePort(t)
+	port := testutil.FreePort(t)
 	out := filepath.Join(dir, "alerts.jsonl")
-	mport := freePort(t)
+	mport := testutil.FreePort(t)
 	cfg := filepath.Join(dir, "knockwatch.yaml")
 	os.WriteFile(cfg, []byte(fmt.Sprintf(`
 watch:
@@ -252,7 +206,7 @@ watch:
 	})
 
 	// The private rsyslogd: UDP in on rport, forwarding by source address.
-	rport := freePort(t)
+	rport := testutil.FreePort(t)
 	work := filepath.Join(dir, "rsyslog")
 	os.MkdirAll(work, 0o700)
 	rconf := filepath.Join(dir, "rsyslog.conf")
@@ -407,7 +361,7 @@ func scrape(t *testing.T, port int) string {
 // new authorized sequence takes effect for the next knock) and keeps the
 // old one when the new file has errors.
 func TestSIGHUPReload(t *testing.T) {
-	bin := binary(t)
+	bin := testutil.Binary(t)
 	dir := t.TempDir()
 	in := filepath.Join(dir, "kern.log")
 	out := filepath.Join(dir, "alerts.jsonl")

@@ -34,7 +34,7 @@ func get(t *testing.T, url string) (int, string) {
 // is still detected. Metric labels never carry an address or a port.
 func TestListenerAbuseAndMetrics(t *testing.T) {
 	dir := t.TempDir()
-	port, mport := freePort(t), freePort(t)
+	port, mport := testutil.FreePort(t), testutil.FreePort(t)
 	out := filepath.Join(dir, "alerts.jsonl")
 	r := startSensor(t, fmt.Sprintf(`
 watch:
@@ -173,7 +173,7 @@ func TestCaptureInput(t *testing.T) {
 	testutil.Require(t, "root")
 	dir := t.TempDir()
 	out := filepath.Join(dir, "alerts.jsonl")
-	mport := freePort(t)
+	mport := testutil.FreePort(t)
 	r := startSensor(t, fmt.Sprintf(`
 watch:
   state_dir: %s/state
@@ -191,7 +191,7 @@ watch:
 	// Three closed ports (bound and closed again, so nothing listens).
 	var ports []int
 	for range 3 {
-		ports = append(ports, freePort(t))
+		ports = append(ports, testutil.FreePort(t))
 	}
 	for _, p := range ports {
 		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", p), time.Second)
@@ -222,7 +222,7 @@ watch:
 // /readyz names the failing input.
 func TestBrokenInputsDoNotBlock(t *testing.T) {
 	dir := t.TempDir()
-	port, mport := freePort(t), freePort(t)
+	port, mport := testutil.FreePort(t), testutil.FreePort(t)
 	out := filepath.Join(dir, "alerts.jsonl")
 	startSensor(t, fmt.Sprintf(`
 watch:

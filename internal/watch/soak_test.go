@@ -18,6 +18,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/knockwatch/knockwatch/internal/testutil"
 )
 
 var (
@@ -41,9 +43,9 @@ func TestSoak(t *testing.T) {
 	if d == 0 {
 		d = 4 * time.Second
 	}
-	bin := binary(t)
+	bin := testutil.Binary(t)
 	dir := t.TempDir()
-	port, mport := freePort(t), freePort(t)
+	port, mport := testutil.FreePort(t), testutil.FreePort(t)
 	lateness := ""
 	if *soakLate > 0 {
 		lateness = "  lateness: " + soakLate.String() + "\n"
