@@ -39,6 +39,7 @@ var formats = []Format{
 	sentinelCSLCSVFormat,
 	sentinelCSLJSONFormat,
 	vpcFlowFormat,
+	vpcFlowCustomFormat,
 	auditdFormat,
 	sysmonFormat,
 	defenderFormat,

@@ -2,17 +2,21 @@ package decode
 
 import (
 	"bytes"
+	"fmt"
 	"time"
 
 	"github.com/knockwatch/knockwatch/internal/event"
 )
 
-// This file reads AWS VPC Flow Logs in the default format, version 2
-// (formats.md 4.8; https://docs.aws.amazon.com/vpc/latest/userguide/flow-log-records.html):
-// fourteen space-separated fields per record, one record per 5-tuple and
-// aggregation window. A record stands for all the packets of its window, so
-// the order of the knocks inside a window is lost: events carry
-// FlagUnordered, and Count says how many packets the record stands for.
+// This file reads AWS VPC Flow Logs (formats.md 4.8;
+// https://docs.aws.amazon.com/vpc/latest/userguide/flow-log-records.html):
+// space-separated fields, one record per 5-tuple and aggregation window.
+// The default format, version 2, has fourteen fields; a custom format
+// chooses its fields and their order, and the S3 delivery writes them as
+// the header line of each file, which is how "vpcflow-custom" learns them.
+// A record stands for all the packets of its window, so the order of the
+// knocks inside a window is lost: events carry FlagUnordered, and Count
+// says how many packets the record stands for.
 
 // vpcFlowLateness is how far out of order records come within one file.
 // A record is written when its aggregation window (at most 10 minutes)
@@ -26,8 +30,19 @@ var vpcFlowFormat = Format{
 	Name:     "vpcflow",
 	Summary:  "AWS VPC Flow Logs, default format version 2 (14 space-separated fields, ACCEPT/REJECT)",
 	Sniff:    sniffVPCFlow,
-	New:      func(Options) Decoder { return vpcFlowDecoder{} },
+	New:      func(Options) Decoder { return &vpcFlowDecoder{layout: &vpcDefaultLayout} },
 	Parallel: true,
+	Lateness: vpcFlowLateness,
+}
+
+// vpcFlowCustomFormat is a custom format whose header line names the
+// fields. The header starts the file, so a file is read in one piece.
+var vpcFlowCustomFormat = Format{
+	Name:     "vpcflow-custom",
+	Summary:  "AWS VPC Flow Logs in a custom format, fields named by the header line of the S3 delivery (tcp-flags, pkt-srcaddr …)",
+	Sniff:    sniffVPCFlowCustom,
+	New:      func(Options) Decoder { return &vpcFlowDecoder{custom: true} },
+	Parallel: false,
 	Lateness: vpcFlowLateness,
 }
 
@@ -37,7 +52,7 @@ func sniffVPCFlow(line []byte) int {
 	if bytes.Equal(line, vpcFlowHeader) {
 		return sniffHeader
 	}
-	var f [vpcFields][]byte
+	var f [vpcMaxFields][]byte
 	if splitVPC(line, &f) == vpcFields && string(f[0]) == "2" && bytes.HasPrefix(f[2], []byte("eni-")) {
 		switch string(f[13]) {
 		case "OK", "NODATA", "SKIPDATA":
@@ -47,18 +62,112 @@ func sniffVPCFlow(line []byte) int {
 	return 0
 }
 
-const vpcFields = 14
+func sniffVPCFlowCustom(line []byte) int {
+	if bytes.Equal(line, vpcFlowHeader) {
+		return 0
+	}
+	if _, err := parseVPCHeader(line); err == nil {
+		return sniffHeader
+	}
+	return 0
+}
 
-// vpcFlowNames names the fields, for errors.
-var vpcFlowNames = [vpcFields]string{"version", "account-id", "interface-id", "srcaddr", "dstaddr", "srcport", "dstport", "protocol", "packets", "bytes", "start", "end", "action", "log-status"}
+const (
+	vpcFields = 14
+	// vpcMaxFields bounds a custom format (AWS defines about 40 fields).
+	vpcMaxFields = 64
+)
+
+// The fields a decoder reads, by their AWS names.
+const (
+	vpcVersion = iota
+	vpcSrcAddr
+	vpcDstAddr
+	vpcSrcPort
+	vpcDstPort
+	vpcProtocol
+	vpcPackets
+	vpcBytes
+	vpcStart
+	vpcEnd
+	vpcAction
+	vpcLogStatus
+	vpcTCPFlags
+	vpcPktSrcAddr
+	vpcPktDstAddr
+	vpcKnown
+)
+
+var vpcKnownNames = [vpcKnown]string{"version", "srcaddr", "dstaddr", "srcport", "dstport", "protocol", "packets", "bytes", "start", "end", "action", "log-status", "tcp-flags", "pkt-srcaddr", "pkt-dstaddr"}
+
+// vpcRequired are the fields a knock cannot be read without.
+var vpcRequired = []int{vpcSrcAddr, vpcDstAddr, vpcSrcPort, vpcDstPort, vpcProtocol, vpcStart, vpcAction}
+
+// vpcLayout says where each field a decoder reads is in a record.
+type vpcLayout struct {
+	n     int            // fields per record
+	col   [vpcKnown]int8 // index of each known field, -1 if absent
+	names [vpcMaxFields]string
+}
+
+// vpcDefaultLayout is the version 2 format.
+var vpcDefaultLayout = func() vpcLayout {
+	l, err := parseVPCHeader(vpcFlowHeader)
+	if err != nil {
+		panic(err)
+	}
+	return *l
+}()
+
+// parseVPCHeader reads a header line: the format's field names, each once,
+// with at least the ones a knock needs. Names this decoder does not use
+// (vpc-id, az-id, ecs-…) are kept for errors and skipped.
+func parseVPCHeader(line []byte) (*vpcLayout, error) {
+	l := &vpcLayout{}
+	for i := range l.col {
+		l.col[i] = -1
+	}
+	var f [vpcMaxFields][]byte
+	n := splitVPC(line, &f)
+	if n > vpcMaxFields {
+		return nil, errorf(ReasonBadHeader, "", 0, fmt.Sprintf("more than %d fields", vpcMaxFields))
+	}
+	l.n = n
+	for i := range n {
+		name := f[i]
+		if len(name) == 0 {
+			return nil, errorf(ReasonBadHeader, "", colIn(line, name), "an empty field name (two spaces)")
+		}
+		for _, c := range name {
+			if (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '-' {
+				return nil, errorf(ReasonBadHeader, "", colIn(line, name), fmt.Sprintf("%q is not a flow log field name", name))
+			}
+		}
+		l.names[i] = string(name)
+		for k, known := range vpcKnownNames {
+			if string(name) == known {
+				if l.col[k] >= 0 {
+					return nil, errorf(ReasonBadHeader, known, colIn(line, name), "named twice")
+				}
+				l.col[k] = int8(i)
+			}
+		}
+	}
+	for _, k := range vpcRequired {
+		if l.col[k] < 0 {
+			return nil, errorf(ReasonBadHeader, vpcKnownNames[k], 0, "the format lacks a field a knock needs")
+		}
+	}
+	return l, nil
+}
 
 // splitVPC splits a record on single spaces into f and returns the number
 // of fields found (more than len(f) is reported as len(f)+1).
-func splitVPC(line []byte, f *[vpcFields][]byte) int {
+func splitVPC(line []byte, f *[vpcMaxFields][]byte) int {
 	n := 0
 	for {
 		i := bytes.IndexByte(line, ' ')
-		if n == vpcFields {
+		if n == len(f) {
 			return n + 1
 		}
 		if i < 0 {
@@ -71,98 +180,156 @@ func splitVPC(line []byte, f *[vpcFields][]byte) int {
 	}
 }
 
-type vpcFlowDecoder struct{}
+// vpcFlowDecoder reads records laid out as layout says; a custom one
+// learns the layout from the header line.
+type vpcFlowDecoder struct {
+	layout *vpcLayout
+	custom bool
+	// f holds a record's fields; kept here, as zeroing 64 slice headers
+	// per record on the stack costs a fifth of the decode time.
+	f [vpcMaxFields][]byte
+}
 
-var _ Decoder = vpcFlowDecoder{}
+var _ Decoder = (*vpcFlowDecoder)(nil)
 
 // Decode reads one flow record. The header line, and records of windows
 // with no traffic (NODATA) or with records AWS had to skip (SKIPDATA),
 // yield no event.
-func (vpcFlowDecoder) Decode(line []byte, origin event.Origin, dst []event.Event) ([]event.Event, error) {
-	if bytes.HasPrefix(line, []byte("version ")) {
-		if bytes.Equal(line, vpcFlowHeader) {
-			return dst, nil
+func (d *vpcFlowDecoder) Decode(line []byte, origin event.Origin, dst []event.Event) ([]event.Event, error) {
+	if len(line) > 0 && line[0] >= 'a' && line[0] <= 'z' {
+		if !d.custom {
+			if bytes.Equal(line, vpcFlowHeader) {
+				return dst, nil
+			}
+			return dst, errorf(ReasonBadHeader, "", 0, "a custom flow log format: read it with --format vpcflow-custom")
 		}
-		return dst, errorf(ReasonBadHeader, "", 0, "a custom flow log format; only the default version 2 format is read")
+		l, err := parseVPCHeader(line)
+		if err != nil {
+			return dst, err
+		}
+		d.layout = l
+		return dst, nil
 	}
-	var f [vpcFields][]byte
-	switch n := splitVPC(line, &f); {
-	case n < vpcFields:
-		return dst, errorf(ReasonTruncated, vpcFlowNames[n], 0, "a default-format record has 14 fields")
-	case n > vpcFields:
-		return dst, errorf(ReasonMalformed, "", 0, "more than the 14 fields of the default format")
+	l := d.layout
+	if l == nil {
+		return dst, errorf(ReasonBadHeader, "", 0, "a record before the header line that names the fields")
 	}
-	col := func(i int) int { return colIn(line, f[i]) }
-	if string(f[0]) != "2" {
+	f := &d.f
+	switch n := splitVPC(line, f); {
+	case n < l.n:
+		return dst, errorf(ReasonTruncated, l.names[n], 0, fmt.Sprintf("the format has %d fields", l.n))
+	case n > l.n:
+		return dst, errorf(ReasonMalformed, "", 0, fmt.Sprintf("more than the %d fields of the format", l.n))
+	}
+	// get returns a known field, nil when the format lacks it.
+	get := func(k int) []byte {
+		if i := l.col[k]; i >= 0 {
+			return f[i]
+		}
+		return nil
+	}
+	col := func(k int) int { return colIn(line, f[l.col[k]]) }
+	if !d.custom && string(f[0]) != "2" {
 		return dst, errorf(ReasonBadField, "version", 1, "only the default version 2 format is read")
 	}
-	switch string(f[13]) {
-	case "OK":
-	case "NODATA", "SKIPDATA":
-		return dst, nil
-	default:
-		return dst, errorf(ReasonBadField, "log-status", col(13), "not OK, NODATA or SKIPDATA")
+	if st := get(vpcLogStatus); st != nil {
+		switch string(st) {
+		case "OK":
+		case "NODATA", "SKIPDATA":
+			return dst, nil
+		default:
+			return dst, errorf(ReasonBadField, "log-status", col(vpcLogStatus), "not OK, NODATA or SKIPDATA")
+		}
 	}
 	ev := event.Event{Origin: origin, Kind: event.KindAttempt, Flags: event.FlagUnordered}
 	var ok bool
-	if ev.Src, ok = parseAddr(f[3]); !ok {
-		return dst, errorf(ReasonBadAddr, "srcaddr", col(3), "not an IP address")
+	// The packet-level addresses are the traffic's own, where a NAT
+	// gateway or a middlebox put its address in srcaddr or dstaddr.
+	srcK, dstK := vpcSrcAddr, vpcDstAddr
+	if v := get(vpcPktSrcAddr); v != nil && string(v) != "-" {
+		srcK = vpcPktSrcAddr
 	}
-	if ev.Dst, ok = parseAddr(f[4]); !ok {
-		return dst, errorf(ReasonBadAddr, "dstaddr", col(4), "not an IP address")
+	if v := get(vpcPktDstAddr); v != nil && string(v) != "-" {
+		dstK = vpcPktDstAddr
 	}
-	sp, ok := parseUint(f[5], 65535)
+	if ev.Src, ok = parseAddr(get(srcK)); !ok {
+		return dst, errorf(ReasonBadAddr, vpcKnownNames[srcK], col(srcK), "not an IP address")
+	}
+	if ev.Dst, ok = parseAddr(get(dstK)); !ok {
+		return dst, errorf(ReasonBadAddr, vpcKnownNames[dstK], col(dstK), "not an IP address")
+	}
+	sp, ok := parseUint(get(vpcSrcPort), 65535)
 	if !ok {
-		return dst, errorf(ReasonBadPort, "srcport", col(5), "not a port number")
+		return dst, errorf(ReasonBadPort, "srcport", col(vpcSrcPort), "not a port number")
 	}
-	dp, ok := parseUint(f[6], 65535)
+	dp, ok := parseUint(get(vpcDstPort), 65535)
 	if !ok {
-		return dst, errorf(ReasonBadPort, "dstport", col(6), "not a port number")
+		return dst, errorf(ReasonBadPort, "dstport", col(vpcDstPort), "not a port number")
 	}
-	proto, ok := parseUint(f[7], 255)
+	proto, ok := parseUint(get(vpcProtocol), 255)
 	if !ok || proto == 0 { // 0 (HOPOPT) is no transport, and stands for "unknown" in an event
-		return dst, errorf(ReasonBadProto, "protocol", col(7), "not an IANA protocol number of a transport")
+		return dst, errorf(ReasonBadProto, "protocol", col(vpcProtocol), "not an IANA protocol number of a transport")
 	}
 	ev.Proto = event.Proto(proto)
 	if ev.Proto == event.ProtoTCP || ev.Proto == event.ProtoUDP {
 		ev.SrcPort, ev.DstPort = uint16(sp), uint16(dp)
 	}
-	if ev.Proto == event.ProtoTCP {
-		ev.Flags |= event.FlagNoTCPFlags // only custom formats have tcp-flags
+	flags, hasFlags := event.TCPFlags(0), false
+	if v := get(vpcTCPFlags); v != nil && ev.Proto == event.ProtoTCP {
+		bits, ok := parseUint(v, 255)
+		if !ok {
+			return dst, errorf(ReasonBadField, "tcp-flags", col(vpcTCPFlags), "not a flag bitmask")
+		}
+		flags, hasFlags = vpcTCPFlagsOf(bits), true
 	}
-	pkts, ok := parseUint(f[8], 1<<63)
-	if !ok {
-		return dst, errorf(ReasonBadField, "packets", col(8), "not a count")
+	if ev.Proto == event.ProtoTCP && !hasFlags {
+		ev.Flags |= event.FlagNoTCPFlags
+	}
+	pkts := uint64(1)
+	if v := get(vpcPackets); v != nil {
+		if pkts, ok = parseUint(v, 1<<63); !ok {
+			return dst, errorf(ReasonBadField, "packets", col(vpcPackets), "not a count")
+		}
 	}
 	ev.Count = uint32(min(pkts, 1<<32-1))
-	bytesN, ok := parseUint(f[9], 1<<63)
-	if !ok {
-		return dst, errorf(ReasonBadField, "bytes", col(9), "not a count")
+	bytesN, hasBytes := uint64(0), false
+	if v := get(vpcBytes); v != nil {
+		if bytesN, ok = parseUint(v, 1<<63); !ok {
+			return dst, errorf(ReasonBadField, "bytes", col(vpcBytes), "not a count")
+		}
+		hasBytes = true
 	}
-	start, ok := parseUint(f[10], maxEpochSec)
+	start, ok := parseUint(get(vpcStart), maxEpochSec)
 	if !ok || start == 0 {
-		return dst, errorf(ReasonBadTime, "start", col(10), "not Unix seconds")
+		return dst, errorf(ReasonBadTime, "start", col(vpcStart), "not Unix seconds")
 	}
-	end, ok := parseUint(f[11], maxEpochSec)
-	if !ok || end < start {
-		return dst, errorf(ReasonBadTime, "end", col(11), "not Unix seconds at or after start")
+	if v := get(vpcEnd); v != nil {
+		end, ok := parseUint(v, maxEpochSec)
+		if !ok || end < start {
+			return dst, errorf(ReasonBadTime, "end", col(vpcEnd), "not Unix seconds at or after start")
+		}
 	}
 	ev.Time = int64(start) * int64(time.Second)
-	switch string(f[12]) {
+	switch string(get(vpcAction)) {
 	case "ACCEPT":
 		ev.Action = event.ActionAllowed
 	case "REJECT":
 		ev.Action = event.ActionDenied
 	default:
-		return dst, errorf(ReasonBadField, "action", col(12), "not ACCEPT or REJECT")
+		return dst, errorf(ReasonBadField, "action", col(vpcAction), "not ACCEPT or REJECT")
 	}
+	ev.TCPFlags = flags
 	// A lone packet's length is the record's bytes. A single rejected TCP
 	// packet from a source is the SYN of an attempt (nothing else is sent
 	// before the handshake), so its length shows the tool as in Zeek's
 	// one-packet connections.
-	if pkts == 1 {
+	if pkts == 1 && hasBytes {
 		ev.IPLen = uint16(min(bytesN, 65535))
 		switch {
+		case ev.Proto == event.ProtoTCP && hasFlags:
+			if flags == event.FlagSYN {
+				ev.Shape = sizeShape(&ev)
+			}
 		case ev.Proto == event.ProtoTCP && ev.Action == event.ActionDenied:
 			ev.TCPFlags = event.FlagSYN
 			ev.Shape = sizeShape(&ev)
@@ -175,4 +342,23 @@ func (vpcFlowDecoder) Decode(line []byte, origin event.Origin, dst []event.Event
 		}
 	}
 	return append(dst, ev), nil
+}
+
+// vpcTCPFlagsOf reads the tcp-flags field: the OR of the flags seen in the
+// window, of which AWS records FIN (1), SYN (2), RST (4) and SYN-ACK (18).
+func vpcTCPFlagsOf(bits uint64) event.TCPFlags {
+	var f event.TCPFlags
+	if bits&1 != 0 {
+		f |= event.FlagFIN
+	}
+	if bits&2 != 0 {
+		f |= event.FlagSYN
+	}
+	if bits&4 != 0 {
+		f |= event.FlagRST
+	}
+	if bits&16 != 0 {
+		f |= event.FlagACK
+	}
+	return f
 }

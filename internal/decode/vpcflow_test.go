@@ -40,7 +40,7 @@ func TestVPCFlowTable(t *testing.T) {
 		{name: "NODATA", line: "2 123456789012 eni-0f9e8d7c6b5a43210 - - - - - - - 1763806500 1763806560 - NODATA"},
 		{name: "SKIPDATA", line: "2 123456789012 eni-0f9e8d7c6b5a43210 - - - - - - - 1763806500 1763806560 - SKIPDATA"},
 
-		{name: "custom format header", line: "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status tcp-flags", err: &wantErr{ReasonBadHeader, "", 0}},
+		{name: "custom format header: use vpcflow-custom", line: "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status tcp-flags", err: &wantErr{ReasonBadHeader, "", 0}},
 		{name: "version 5", line: field(0, "5"), err: &wantErr{ReasonBadField, "version", 1}},
 		{name: "truncated", line: vpcKnock[:strings.LastIndexByte(vpcKnock, ' ')], err: &wantErr{ReasonTruncated, "log-status", 0}},
 		{name: "too many fields", line: vpcKnock + " 2", err: &wantErr{ReasonMalformed, "", 0}},
@@ -141,4 +141,131 @@ func FuzzVPCFlow(f *testing.F) {
 		f.Add([]byte(l))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) { fuzzStream(t, vpcFlowFormat, data) })
+}
+
+// vpcCustomHeader is the header of testdata/vpcflow-custom/flow.log.
+const vpcCustomHeader = "version vpc-id subnet-id instance-id interface-id account-id type srcaddr dstaddr srcport dstport pkt-srcaddr pkt-dstaddr protocol bytes packets start end action tcp-flags log-status flow-direction"
+
+const vpcCustomKnock = "5 vpc-0a1b2c3d4e5f67890 subnet-0f9e8d7c6b5a43210 i-0123456789abcdef0 eni-0a1b2c3d4e5f67890 123456789012 IPv4 198.51.100.7 10.0.1.25 51514 7000 198.51.100.7 10.0.1.25 6 60 1 1763806500 1763806560 REJECT 2 OK ingress"
+
+func TestVPCFlowCustomTable(t *testing.T) {
+	un := event.FlagUnordered
+	knock := wantEvent{time: "2025-11-22T10:15:00Z", src: "198.51.100.7", dst: "10.0.1.25", sport: 51514, dport: 7000, proto: event.ProtoTCP, action: event.ActionDenied, count: 1, shape: event.ShapeOSStack, flags: un}
+	field := func(i int, v string) string {
+		f := strings.Fields(vpcCustomKnock)
+		f[i] = v
+		return strings.Join(f, " ")
+	}
+	with := func(f func(*wantEvent)) []wantEvent {
+		w := knock
+		f(&w)
+		return []wantEvent{w}
+	}
+	cases := []lineCase{
+		{name: "knock", line: vpcCustomKnock, want: []wantEvent{knock}},
+		{name: "NAT gateway: the packet's own source", line: field(7, "10.0.0.5"), want: []wantEvent{knock}},
+		{name: "no packet-level source", line: field(11, "-"), want: []wantEvent{knock}},
+		{name: "lone RST: no SYN, no shape", line: field(19, "4"), want: with(func(w *wantEvent) { w.shape = event.ShapeUnknown })},
+		{name: "UDP: tcp-flags 0 is no information", line: field(13, "17"), want: with(func(w *wantEvent) { w.proto, w.shape = event.ProtoUDP, event.ShapeUnknown })},
+		{name: "egress", line: field(21, "egress"), want: []wantEvent{knock}},
+		{name: "a second header changes the layout", line: "srcaddr dstaddr srcport dstport protocol start action"},
+		{name: "NODATA", line: "5 vpc-0a1b2c3d4e5f67890 subnet-0f9e8d7c6b5a43210 i-0123456789abcdef0 eni-0a1b2c3d4e5f67890 123456789012 - - - - - - - - - - 1763806500 1763806560 - - NODATA -"},
+
+		{name: "bad tcp-flags", line: field(19, "SYN"), err: &wantErr{ReasonBadField, "tcp-flags", 203}},
+		{name: "bad pkt-srcaddr", line: field(11, "x"), err: &wantErr{ReasonBadAddr, "pkt-srcaddr", 144}},
+		{name: "truncated", line: vpcCustomKnock[:strings.LastIndexByte(vpcCustomKnock, ' ')], err: &wantErr{ReasonTruncated, "flow-direction", 0}},
+		{name: "too many fields", line: vpcCustomKnock + " x", err: &wantErr{ReasonMalformed, "", 0}},
+	}
+	runLineCases(t, func() Decoder { return vpcFlowCustomFormat.New(fixedOpts) }, []string{vpcCustomHeader}, cases)
+}
+
+// TestVPCFlowCustomLayouts: any order and subset of fields that holds
+// what a knock needs; a header that lacks one, or is not a header, is
+// refused with the field named.
+func TestVPCFlowCustomLayouts(t *testing.T) {
+	d := vpcFlowCustomFormat.New(fixedOpts)
+	if _, err := d.Decode([]byte("action start protocol dstport srcport dstaddr srcaddr"), event.Origin{Index: 1}, nil); err != nil {
+		t.Fatal(err)
+	}
+	evs, err := d.Decode([]byte("REJECT 1763806500 6 7000 51514 10.0.1.25 198.51.100.7"), event.Origin{Index: 2}, nil)
+	if err != nil || len(evs) != 1 {
+		t.Fatalf("%v, %d events", err, len(evs))
+	}
+	matchEvent(t, "minimal layout", evs[0], wantEvent{time: "2025-11-22T10:15:00Z", src: "198.51.100.7", dst: "10.0.1.25", sport: 51514, dport: 7000, proto: event.ProtoTCP, action: event.ActionDenied, count: 1, flags: event.FlagUnordered})
+	if evs[0].Flags&event.FlagNoTCPFlags == 0 {
+		t.Error("a format without tcp-flags: the event does not say its TCP flags are unknown")
+	}
+
+	for _, c := range []struct {
+		name, header string
+		err          wantErr
+	}{
+		{"lacks dstport", "srcaddr dstaddr srcport protocol start action", wantErr{ReasonBadHeader, "dstport", 0}},
+		{"a field twice", "srcaddr dstaddr srcport dstport protocol start action srcaddr", wantErr{ReasonBadHeader, "srcaddr", 55}},
+		{"not a field name", "srcaddr dstaddr srcport dstport protocol start action Bytes", wantErr{ReasonBadHeader, "", 55}},
+	} {
+		_, err := vpcFlowCustomFormat.New(fixedOpts).Decode([]byte(c.header), event.Origin{Index: 1}, nil)
+		matchErr(t, c.name, err, c.err)
+	}
+	_, err = vpcFlowCustomFormat.New(fixedOpts).Decode([]byte(vpcCustomKnock), event.Origin{Index: 1}, nil)
+	matchErr(t, "a record before the header", err, wantErr{ReasonBadHeader, "", 0})
+}
+
+func TestVPCFlowCustomSamples(t *testing.T) {
+	recs := sampleRecords(t, "testdata/vpcflow-custom/flow.log")
+	if f, ok := Sniff([][]byte{recs[0].line, recs[1].line}); !ok || f.Name != "vpcflow-custom" {
+		t.Errorf("sniffed %q, want vpcflow-custom", f.Name)
+	}
+	evs, errs := decodeRecords(vpcFlowCustomFormat.New(fixedOpts), recs)
+	for _, err := range errs {
+		t.Error(err)
+	}
+	un := event.FlagUnordered
+	want := []wantEvent{
+		{time: "2025-11-22T10:15:00Z", src: "198.51.100.7", dst: "10.0.1.25", dport: 7000, proto: event.ProtoTCP, action: event.ActionDenied, shape: event.ShapeOSStack, flags: un, index: 2},
+		{dport: 8000, action: event.ActionDenied, shape: event.ShapeOSStack, flags: un},
+		{dport: 9000, action: event.ActionDenied, shape: event.ShapeOSStack, flags: un},
+		{dport: 22, action: event.ActionAllowed, count: 24, flags: un},
+		{src: "10.0.1.25", dport: 51520, action: event.ActionAllowed, count: 19, flags: un},
+		{src: "198.51.100.9", dport: 7000, action: event.ActionDenied, shape: event.ShapeOSStack, flags: un},
+		{src: "192.0.2.66", dport: 443, action: event.ActionDenied, flags: un},
+		{dport: 8284, proto: event.ProtoUDP, action: event.ActionDenied, shape: event.ShapeKnockUDP, flags: un},
+	}
+	if len(evs) != len(want) {
+		t.Fatalf("%d events, want %d", len(evs), len(want))
+	}
+	for i := range want {
+		matchEvent(t, fmt.Sprint("flow.log event ", i), evs[i], want[i])
+	}
+	flags := []event.TCPFlags{event.FlagSYN, event.FlagSYN, event.FlagSYN, event.FlagSYN | event.FlagFIN, event.FlagSYN | event.FlagACK | event.FlagFIN, event.FlagSYN, event.FlagRST, 0}
+	for i, f := range flags {
+		if evs[i].TCPFlags != f {
+			t.Errorf("event %d: TCP flags %v, want %v", i, evs[i].TCPFlags, f)
+		}
+		if evs[i].Flags&event.FlagNoTCPFlags != 0 {
+			t.Errorf("event %d: flags marked unknown, but the format has tcp-flags", i)
+		}
+	}
+}
+
+func TestVPCFlowCustomAllocs(t *testing.T) {
+	d := vpcFlowCustomFormat.New(fixedOpts)
+	if _, err := d.Decode([]byte(vpcCustomHeader), event.Origin{Index: 1}, nil); err != nil {
+		t.Fatal(err)
+	}
+	assertNoAllocs(t, d, vpcCustomKnock)
+}
+
+func BenchmarkVPCFlowCustom(b *testing.B) {
+	d := vpcFlowCustomFormat.New(fixedOpts)
+	if _, err := d.Decode([]byte(vpcCustomHeader), event.Origin{Index: 1}, nil); err != nil {
+		b.Fatal(err)
+	}
+	benchDecode(b, d, [][]byte{[]byte(vpcCustomKnock)})
+}
+
+func FuzzVPCFlowCustom(f *testing.F) {
+	addSeeds(f, "vpcflow-custom")
+	f.Add([]byte("action start protocol dstport srcport dstaddr srcaddr\nREJECT 1763806500 6 7000 51514 10.0.1.25 198.51.100.7\n"))
+	f.Fuzz(func(t *testing.T, data []byte) { fuzzStream(t, vpcFlowCustomFormat, data) })
 }
