@@ -39,6 +39,7 @@ var defenderFormat = Format{
 	New:      func(o Options) Decoder { return &defenderDecoder{clk: newClock(o)} },
 	Parallel: false, // the header row sets the columns; records may span lines
 	Lateness: defenderLateness,
+	Header:   true,
 }
 
 var _ Decoder = (*defenderDecoder)(nil)

@@ -24,6 +24,11 @@ type Format struct {
 	// Lateness is how far out of time order the format's records may come
 	// (Zeek writes a connection when it ends, not when it starts).
 	Lateness time.Duration
+	// Header is true when records depend on header lines at the top of
+	// the file (Zeek's #fields, a CSV header row): a file followed from
+	// its middle is primed with its head, and its decoder is never made
+	// again (its times carry the year, so there is no date to refresh).
+	Header bool
 }
 
 // formats is the single list of every built-in format. Order breaks sniffing

@@ -54,6 +54,7 @@ var sentinelCSLCSVFormat = Format{
 	New:      func(o Options) Decoder { return newCSLCSVDecoder(o) },
 	Parallel: false, // the header row sets the columns; records may span lines
 	Lateness: cslLateness,
+	Header:   true,
 }
 
 var sentinelCSLJSONFormat = Format{

@@ -44,6 +44,7 @@ var vpcFlowCustomFormat = Format{
 	New:      func(Options) Decoder { return &vpcFlowDecoder{custom: true} },
 	Parallel: false,
 	Lateness: vpcFlowLateness,
+	Header:   true,
 }
 
 var vpcFlowHeader = []byte("version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status")

@@ -37,6 +37,7 @@ var zeekConnTSVFormat = Format{
 	// The header sets the column layout for the lines after it.
 	Parallel: false,
 	Lateness: zeekLateness,
+	Header:   true,
 }
 
 // zeekConnJSONFormat is conn.log written with LogAscii::use_json=T.

@@ -120,7 +120,16 @@ type Chunk struct {
 	Replay bool
 	// CaughtUp says the follower reached the end of the file.
 	CaughtUp bool
+	// Head holds the first lines of a file (at most maxPrime bytes, none
+	// past where reading starts) on the first chunk read from it when
+	// reading starts inside it: at its end, or at a saved position. A
+	// format whose records depend on header lines (Zeek's #fields, a CSV
+	// header row) takes them from there; see LiveDecoder.Prime.
+	Head []byte
 }
+
+// maxPrime bounds Chunk.Head: headers are a few lines.
+const maxPrime = 64 << 10
 
 // FollowStats are a follower's counters.
 type FollowStats struct {
@@ -162,6 +171,8 @@ type openFile struct {
 	// position is emitted before its first lines (the replay position of
 	// an input that has none saved).
 	announce bool
+	// prime is the file's head, to be sent with the next chunk (Chunk.Head).
+	prime []byte
 }
 
 type rotatedFile struct {
@@ -339,7 +350,27 @@ func (fw *Follower) samePrefix(f *openFile, p Position) bool {
 func (fw *Follower) seek(f *openFile, p Position) {
 	if _, err := f.f.Seek(p.Offset, io.SeekStart); err == nil {
 		f.off, f.line = p.Offset, p.Line
+		f.prime = primeOf(f.f, p.Offset)
 	}
+}
+
+// primeOf reads the complete lines among the first bytes of a file read
+// from off on (Chunk.Head).
+func primeOf(r io.ReaderAt, off int64) []byte {
+	if off <= 0 {
+		return nil
+	}
+	buf := make([]byte, min(off, maxPrime))
+	n, _ := r.ReadAt(buf, 0)
+	return cutLines(buf[:n])
+}
+
+// cutLines drops a partial last line.
+func cutLines(b []byte) []byte {
+	if i := bytes.LastIndexByte(b, '\n'); i >= 0 {
+		return b[:i+1]
+	}
+	return nil
 }
 
 // findNeighbour opens the rotated file that holds position p and positions
@@ -399,8 +430,13 @@ func (fw *Follower) findNeighbour(p Position) *openFile {
 			continue
 		}
 		if len(f.head) >= len(p.Head) && fw.samePrefix(f, p) {
-			if _, err := io.CopyN(io.Discard, f.r, p.Offset); err == nil {
-				f.off, f.line = p.Offset, p.Line
+			prime := make([]byte, min(p.Offset, maxPrime))
+			n, err := io.ReadFull(f.r, prime)
+			if err == nil {
+				_, err = io.CopyN(io.Discard, f.r, p.Offset-int64(n))
+			}
+			if err == nil {
+				f.off, f.line, f.prime = p.Offset, p.Line, cutLines(prime)
 				return f
 			}
 		}
@@ -474,6 +510,7 @@ func (fw *Follower) openCurrent(atEnd bool) error {
 			// numbers stay true.
 			f.line = countLines(f.f, end)
 			f.off = end
+			f.prime = primeOf(f.f, end)
 			_, _ = f.f.Seek(end, io.SeekStart)
 		}
 	}
@@ -604,6 +641,19 @@ func (fw *Follower) truncated(f *openFile) bool {
 func (fw *Follower) drain(ctx context.Context, f *openFile, emit func(Chunk) error, current bool) error {
 	if f == nil || f.f == nil {
 		return nil
+	}
+	if prime := f.prime; prime != nil {
+		// The head rides on the first chunk emitted; kept for the next
+		// drain if there is none yet.
+		f.prime = nil
+		defer func() { f.prime = prime }()
+		inner := emit
+		emit = func(ch Chunk) error {
+			if prime != nil {
+				ch.Head, prime = prime, nil
+			}
+			return inner(ch)
+		}
 	}
 	if f.announce {
 		f.announce = false

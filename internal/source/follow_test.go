@@ -25,6 +25,7 @@ type followRun struct {
 	mu      sync.Mutex
 	lines   []lineRec
 	tooLong []uint64
+	heads   []string // Chunk.Head, each one that came
 	last    Position
 	caught  int
 	cancel  context.CancelFunc
@@ -58,6 +59,9 @@ func startFollower(t *testing.T, opts FollowOptions) *followRun {
 				n++
 			}
 			r.tooLong = append(r.tooLong, c.TooLong...)
+			if len(c.Head) > 0 {
+				r.heads = append(r.heads, string(c.Head))
+			}
 			r.last = c.End
 			if c.CaughtUp {
 				r.caught++
@@ -333,6 +337,57 @@ func TestFollowNeighbours(t *testing.T) {
 			}
 			checkNumbers(t, lines[:2], 5)
 			checkNumbers(t, lines[2:], 1)
+		})
+	}
+}
+
+// TestFollowHead: reading that starts inside a file (at its end, at a
+// saved position, in a compressed neighbour) brings the file's first
+// lines once, for formats with a header; reading from the start does not.
+func TestFollowHead(t *testing.T) {
+	head := strings.Join(seq("h", 1, 2), "\n") + "\n"
+	for _, mode := range []string{"end", "resume", "gzip", "start"} {
+		t.Run(mode, func(t *testing.T) {
+			dir := t.TempDir()
+			p := filepath.Join(dir, "conn.log")
+			appendLines(t, p, seq("h", 1, 2)...)
+			opts := FollowOptions{Path: p, Neighbours: true}
+			switch mode {
+			case "start":
+				opts.FromStart = true
+			case "resume", "gzip":
+				r := startFollower(t, FollowOptions{Path: p, FromStart: true})
+				r.waitLines(t, 2)
+				opts.Start = r.stop(t)
+				if mode == "gzip" {
+					appendLines(t, p, "a1")
+					b, _ := os.ReadFile(p)
+					var buf bytes.Buffer
+					zw := gzip.NewWriter(&buf)
+					zw.Write(b)
+					zw.Close()
+					os.WriteFile(p+".1.gz", buf.Bytes(), 0o644)
+					os.Remove(p)
+					appendLines(t, p, "b1")
+				}
+			}
+			r := startFollower(t, opts)
+			want := []string{head}
+			switch mode {
+			case "start":
+				r.waitLines(t, 2)
+				want = nil
+			case "gzip":
+				r.waitLines(t, 2) // a1 from the neighbour, b1
+			default:
+				time.Sleep(100 * time.Millisecond)
+				appendLines(t, p, "a1")
+				r.waitLines(t, 1)
+			}
+			r.stop(t)
+			if strings.Join(r.heads, "|") != strings.Join(want, "|") {
+				t.Errorf("heads %q, want %q", r.heads, want)
+			}
 		})
 	}
 }

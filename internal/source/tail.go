@@ -89,6 +89,9 @@ func dayOf(t time.Time, loc *time.Location) int {
 // year-less stamps against today. It is called between chunks only, so a
 // decoder's multi-record state is lost at most once a day.
 func (d *LiveDecoder) refresh() {
+	if d.dec != nil && d.format.Header {
+		return // remaking it would lose the header it read
+	}
 	now := d.now()
 	if day := dayOf(now, d.opts.Location); day != d.day {
 		if d.dec != nil {
@@ -96,6 +99,41 @@ func (d *LiveDecoder) refresh() {
 		}
 		d.day = day
 		d.dec = d.format.New(d.opts)
+	}
+}
+
+// Prime shows the decoder the head of a file it starts reading in the
+// middle of (Chunk.Head): the format is sniffed from it if it is still to
+// be, and a format whose records depend on header lines decodes it, its
+// events and errors discarded (they were read before, or are older than
+// where reading starts), to learn the header.
+func (d *LiveDecoder) Prime(head []byte) {
+	if d.sniff {
+		if f, ok := decode.Sniff(sampleLines(head, 32)); ok {
+			d.format = f
+		}
+		d.sniff = false
+		d.Stats.Format(d.format.Name)
+	}
+	if !d.format.Header {
+		return
+	}
+	d.refresh()
+	var scratch []event.Event
+	for len(head) > 0 {
+		line := head
+		if i := bytes.IndexByte(head, '\n'); i >= 0 {
+			line, head = head[:i], head[i+1:]
+		} else {
+			head = nil
+		}
+		line = bytes.TrimSuffix(line, []byte{'\r'})
+		if len(line) > 0 {
+			scratch, _ = d.dec.Decode(line, event.Origin{}, scratch[:0])
+		}
+	}
+	if f, ok := d.dec.(decode.Flusher); ok {
+		f.Flush(scratch[:0]) // a record the head cut in two
 	}
 }
 

@@ -156,6 +156,9 @@ func (s *Sensor) fileInput(in *input, format decode.Format, sniff bool, loc *tim
 		fw := source.NewFollower(opts)
 		ectx := context.WithoutCancel(ctx)
 		err := fw.Run(ctx, func(ch source.Chunk) error {
+			if len(ch.Head) > 0 {
+				dec.Prime(ch.Head)
+			}
 			var b *source.Batch
 			if len(ch.Data) > 0 || len(ch.TooLong) > 0 {
 				b = source.NewBatch()

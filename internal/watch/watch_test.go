@@ -371,3 +371,75 @@ authorized_sequences:
 		t.Error("a bad configuration was taken")
 	}
 }
+
+// TestZeekFollowedFromTheMiddle: Zeek's conn.log names its columns in the
+// #fields header at the top of the file. A sensor that starts at the end
+// of a conn.log Zeek is writing, and one restarted from a saved position,
+// read the records after it with that header; none is a decode error.
+func TestZeekFollowedFromTheMiddle(t *testing.T) {
+	dir := t.TempDir()
+	in := filepath.Join(dir, "conn.log")
+	out := filepath.Join(dir, "alerts.jsonl")
+	hdr, err := os.ReadFile("../decode/testdata/zeek-conn-tsv/conn.log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var header []string
+	for _, l := range strings.Split(string(hdr), "\n") {
+		if strings.HasPrefix(l, "#") && !strings.HasPrefix(l, "#close") {
+			header = append(header, l)
+		}
+	}
+	// A rejected attempt as Zeek logs it (REJ), from src to port.
+	record := func(ts time.Time, src string, n, port int) string {
+		return fmt.Sprintf("%d.%06d\tCkn%04d\t%s\t%d\t203.0.113.10\t%d\ttcp\t-\t0.000212\t0\t0\tREJ\tF\tT\t0\tSr\t1\t60\t1\t40\t-\t6",
+			ts.Unix(), ts.Nanosecond()/1000, n, src, 51000+n, port)
+	}
+	now := time.Now().UTC()
+	os.WriteFile(in, []byte(strings.Join(header, "\n")+"\n"+record(now.Add(-time.Hour), "192.0.2.1", 0, 443)+"\n"), 0o644)
+	yaml := fmt.Sprintf(`
+watch:
+  state_dir: %s/state
+  metrics_listen: "off"
+  inputs:
+    - {name: zeek, type: file, path: %s, start_at: end, poll_interval: 20ms}
+  sinks:
+    - {type: jsonl, path: %s}
+`, dir, in, out)
+	knock := func(src string, at time.Time, n int) {
+		f, err := os.OpenFile(in, os.O_WRONLY|os.O_APPEND, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		for k, port := range []int{7000, 8000, 9000} {
+			fmt.Fprintln(f, record(at.Add(time.Duration(k)*100*time.Millisecond), src, n+k, port))
+		}
+	}
+	knocked := func(src string) func() bool {
+		return func() bool {
+			for _, a := range readAlerts(t, out) {
+				if a.Src.String() == src && alert.SequenceString(a.Sequence) == "7000/tcp,8000/tcp,9000/tcp" {
+					return true
+				}
+			}
+			return false
+		}
+	}
+	r := startSensor(t, yaml, nil, nil)
+	waitUntil(t, "the sensor at the end of the file", 5*time.Second, func() bool { return r.s.Ready() })
+	knock("198.51.100.7", now, 1)
+	waitUntil(t, "the knock after the start", 10*time.Second, knocked("198.51.100.7"))
+	if n := r.s.inputs[0].stats.TotalErrors(); n != 0 {
+		t.Errorf("%d decode errors reading from the end: %v", n, r.s.inputs[0].stats.Errors())
+	}
+	r.stop(t)
+
+	knock("198.51.100.8", now.Add(5*time.Second), 4)
+	r = startSensor(t, yaml, nil, nil)
+	waitUntil(t, "the knock after the restart", 10*time.Second, knocked("198.51.100.8"))
+	if n := r.s.inputs[0].stats.TotalErrors(); n != 0 {
+		t.Errorf("%d decode errors after the restart: %v", n, r.s.inputs[0].stats.Errors())
+	}
+	r.stop(t)
+}
