@@ -16,7 +16,7 @@ import (
 // netfilterState is what the netfilter message decoder keeps per stream.
 type netfilterState struct {
 	bootTime int64
-	anchor   uptimeAnchor
+	anchors  uptimeAnchors
 	prefixes prefixCache
 }
 
@@ -96,7 +96,7 @@ func (d *syslogDecoder) decodeNetfilter(line []byte, h *syslogLine, origin event
 	}
 	switch {
 	case h.hasTime && uptime >= 0:
-		ev.Time = nf.anchor.refine(h.time, uptime)
+		ev.Time = nf.anchors.of(h.host).refine(h.time, uptime)
 	case h.hasTime:
 		ev.Time = h.time
 	case uptime >= 0:
@@ -732,6 +732,36 @@ func (a *uptimeAnchor) refine(wall, uptime int64) int64 {
 		t = a.boot + uptime
 	}
 	return t
+}
+
+// uptimeAnchors keeps an anchor per sending host: a central log file or a
+// syslog listener interleaves the lines of several kernels, each with its
+// own boot time, and one shared anchor would be moved by each host in turn
+// and lose every host's spacing. The last few hosts are kept (a stream
+// names few); beyond them the oldest is reused.
+type uptimeAnchors struct {
+	keys    [8][32]byte
+	lens    [8]uint8
+	anchors [8]uptimeAnchor
+	n, next int
+}
+
+// of returns host's anchor. Names longer than the key are told apart by
+// their first 32 bytes.
+func (a *uptimeAnchors) of(host []byte) *uptimeAnchor {
+	key := host[:min(len(host), 32)]
+	for k := 0; k < a.n; k++ {
+		if int(a.lens[k]) == len(key) && bytes.Equal(a.keys[k][:len(key)], key) {
+			return &a.anchors[k]
+		}
+	}
+	k := a.next
+	a.next = (a.next + 1) % len(a.keys)
+	a.n = max(a.n, k+1)
+	copy(a.keys[k][:], key)
+	a.lens[k] = uint8(len(key))
+	a.anchors[k] = uptimeAnchor{}
+	return &a.anchors[k]
 }
 
 // prefixCache maps a log prefix to the verdict it names. Prefixes repeat on

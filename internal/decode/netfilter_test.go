@@ -184,6 +184,36 @@ func TestUptimeRefinesSeconds(t *testing.T) {
 	}
 }
 
+// TestUptimePerHost: a central log file or a syslog listener interleaves
+// the lines of several kernels, each with its own boot time; each host's
+// knocks keep their spacing.
+func TestUptimePerHost(t *testing.T) {
+	d := newTestSyslog()
+	lines := []string{
+		"Nov 22 10:15:02 gw01 kernel: [ 4821.337104] k IN=eth0 OUT= SRC=198.51.100.7 DST=203.0.113.10 LEN=60 PROTO=TCP SPT=1 DPT=7000 SYN URGP=0",
+		"Nov 22 10:15:02 gw02 kernel: [90210.100000] k IN=eth0 OUT= SRC=198.51.100.8 DST=203.0.113.20 LEN=60 PROTO=TCP SPT=1 DPT=7000 SYN URGP=0",
+		"Nov 22 10:15:02 gw01 kernel: [ 4821.337461] k IN=eth0 OUT= SRC=198.51.100.7 DST=203.0.113.10 LEN=60 PROTO=TCP SPT=2 DPT=8000 SYN URGP=0",
+		"Nov 22 10:15:02 gw02 kernel: [90210.300000] k IN=eth0 OUT= SRC=198.51.100.8 DST=203.0.113.20 LEN=60 PROTO=TCP SPT=2 DPT=8000 SYN URGP=0",
+		"Nov 22 10:15:02 gw01 kernel: [ 4821.537104] k IN=eth0 OUT= SRC=198.51.100.7 DST=203.0.113.10 LEN=60 PROTO=TCP SPT=3 DPT=9000 SYN URGP=0",
+	}
+	var times []int64
+	for _, l := range lines {
+		evs, err := decodeOne(t, d, l)
+		if err != nil || len(evs) != 1 {
+			t.Fatalf("Decode(%q): %v", l, err)
+		}
+		times = append(times, evs[0].Time)
+	}
+	for _, c := range []struct {
+		a, b int
+		want time.Duration
+	}{{0, 2, 357 * time.Microsecond}, {2, 4, 199643 * time.Microsecond}, {1, 3, 200 * time.Millisecond}} {
+		if gap := time.Duration(times[c.b] - times[c.a]); gap != c.want {
+			t.Errorf("gap between lines %d and %d = %v, want %v", c.a+1, c.b+1, gap, c.want)
+		}
+	}
+}
+
 func TestNetfilterErrors(t *testing.T) {
 	lines := readLines(t, "testdata/syslog/bad.log")
 	want := []struct {
