@@ -236,10 +236,7 @@ func (d *auditdDecoder) Decode(line []byte, origin event.Origin, dst []event.Eve
 	if kind == recOther {
 		return d.expire(dst), nil
 	}
-	ev := d.find(serial, t, origin, &dst)
-	if len(node) > 0 && ev.node == "" {
-		ev.node = string(node)
-	}
+	ev := d.find(serial, node, t, origin, &dst)
 	var err error
 	switch kind {
 	case recSyscall:
@@ -301,11 +298,12 @@ func auditRecordKind(typ []byte) auditKind {
 	return recOther
 }
 
-// find returns the pending event of serial, making one (and pushing out the
-// oldest when the table is full).
-func (d *auditdDecoder) find(serial uint64, t int64, origin event.Origin, dst *[]event.Event) *auditEvent {
+// find returns the pending event of serial on node, making one (and
+// pushing out the oldest when the table is full). Serials count per host,
+// so a central log or a relay interleaves equal serials of several hosts.
+func (d *auditdDecoder) find(serial uint64, node []byte, t int64, origin event.Origin, dst *[]event.Event) *auditEvent {
 	for _, ev := range d.pending {
-		if ev.serial == serial {
+		if ev.serial == serial && ev.node == string(node) {
 			return ev
 		}
 	}
@@ -321,6 +319,9 @@ func (d *auditdDecoder) find(serial uint64, t int64, origin event.Origin, dst *[
 		ev = &auditEvent{}
 	}
 	ev.serial, ev.t, ev.origin = serial, t, origin
+	if len(node) > 0 {
+		ev.node = string(node)
+	}
 	d.pending = append(d.pending, ev)
 	return ev
 }
