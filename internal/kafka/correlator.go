@@ -246,6 +246,9 @@ func (c *Correlator) Run(ctx context.Context) error {
 			lastCommit = now
 			if err := c.commit(ctx); err != nil {
 				c.cl.AllowRebalance()
+				if ctx.Err() != nil {
+					break // stopping mid-commit: the final commit has its own deadline
+				}
 				return err
 			}
 		}
