@@ -167,8 +167,9 @@ watch:
 }
 
 // TestCaptureInput: the capture input (package source's AF_PACKET live
-// capture) on loopback sees connection attempts to closed ports on
-// 127.0.0.1 and the sensor reports the knock. Needs root (CAP_NET_RAW).
+// capture) on loopback sees connection attempts from 127.0.0.77 to closed
+// ports on 127.0.0.1 and the sensor reports the knock. Needs root
+// (CAP_NET_RAW).
 func TestCaptureInput(t *testing.T) {
 	testutil.Require(t, "root")
 	dir := t.TempDir()
@@ -188,13 +189,16 @@ watch:
 		_, body := get(t, fmt.Sprintf("http://127.0.0.1:%d/metrics", mport))
 		return strings.Contains(body, `knockwatch_capture_packets_total{input="lo"}`)
 	})
-	// Three closed ports (bound and closed again, so nothing listens).
+	// Three closed ports (bound and closed again, so nothing listens),
+	// knocked from a loopback address of this test's own: lo also carries
+	// the traffic of tests running beside it, from 127.0.0.1.
 	var ports []int
 	for range 3 {
 		ports = append(ports, testutil.FreePort(t))
 	}
+	knocker := &net.Dialer{Timeout: time.Second, LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 77)}}
 	for _, p := range ports {
-		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", p), time.Second)
+		c, err := knocker.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", p))
 		if err == nil {
 			c.Close()
 			t.Fatalf("port %d is open", p)
@@ -204,7 +208,7 @@ watch:
 	want := fmt.Sprintf("%d/tcp,%d/tcp,%d/tcp", ports[0], ports[1], ports[2])
 	waitUntil(t, "the knock from the capture", 15*time.Second, func() bool {
 		for _, a := range readAlerts(t, out) {
-			if a.Detector == "sequence" && strings.Contains(a.Summary, want) {
+			if a.Detector == "sequence" && a.Src.String() == "127.0.0.77" && strings.Contains(a.Summary, want) {
 				return true
 			}
 		}
