@@ -11,19 +11,29 @@ import (
 
 const vpcKnock = "2 123456789012 eni-0a1b2c3d4e5f67890 198.51.100.7 10.0.1.25 51514 7000 6 1 60 1763806500 1763806560 REJECT OK"
 
-func TestVPCFlowTable(t *testing.T) {
-	un := event.FlagUnordered
-	knock := wantEvent{time: "2025-11-22T10:15:00Z", src: "198.51.100.7", dst: "10.0.1.25", sport: 51514, dport: 7000, proto: event.ProtoTCP, action: event.ActionDenied, count: 1, shape: event.ShapeOSStack, flags: un}
-	field := func(i int, v string) string {
-		f := strings.Fields(vpcKnock)
+// vpcKnockCase is the event of the knock records, vpcKnock and
+// vpcCustomKnock. vpcVariants returns field, which sets field i of record
+// to v, and with, which changes a copy of that event.
+var vpcKnockCase = wantEvent{time: "2025-11-22T10:15:00Z", src: "198.51.100.7", dst: "10.0.1.25", sport: 51514, dport: 7000, proto: event.ProtoTCP, action: event.ActionDenied, count: 1, shape: event.ShapeOSStack, flags: event.FlagUnordered}
+
+func vpcVariants(record string) (field func(i int, v string) string, with func(func(*wantEvent)) []wantEvent) {
+	field = func(i int, v string) string {
+		f := strings.Fields(record)
 		f[i] = v
 		return strings.Join(f, " ")
 	}
-	with := func(f func(*wantEvent)) []wantEvent {
-		w := knock
+	with = func(f func(*wantEvent)) []wantEvent {
+		w := vpcKnockCase
 		f(&w)
 		return []wantEvent{w}
 	}
+	return field, with
+}
+
+func TestVPCFlowTable(t *testing.T) {
+	un := event.FlagUnordered
+	knock := vpcKnockCase
+	field, with := vpcVariants(vpcKnock)
 	cases := []lineCase{
 		{name: "spec knock", line: vpcKnock, want: []wantEvent{knock}},
 		{name: "accepted, many packets: no shape", line: "2 123456789012 eni-0a1b2c3d4e5f67890 198.51.100.7 10.0.1.25 51520 22 6 24 5342 1763806500 1763806560 ACCEPT OK",
@@ -149,18 +159,8 @@ const vpcCustomHeader = "version vpc-id subnet-id instance-id interface-id accou
 const vpcCustomKnock = "5 vpc-0a1b2c3d4e5f67890 subnet-0f9e8d7c6b5a43210 i-0123456789abcdef0 eni-0a1b2c3d4e5f67890 123456789012 IPv4 198.51.100.7 10.0.1.25 51514 7000 198.51.100.7 10.0.1.25 6 60 1 1763806500 1763806560 REJECT 2 OK ingress"
 
 func TestVPCFlowCustomTable(t *testing.T) {
-	un := event.FlagUnordered
-	knock := wantEvent{time: "2025-11-22T10:15:00Z", src: "198.51.100.7", dst: "10.0.1.25", sport: 51514, dport: 7000, proto: event.ProtoTCP, action: event.ActionDenied, count: 1, shape: event.ShapeOSStack, flags: un}
-	field := func(i int, v string) string {
-		f := strings.Fields(vpcCustomKnock)
-		f[i] = v
-		return strings.Join(f, " ")
-	}
-	with := func(f func(*wantEvent)) []wantEvent {
-		w := knock
-		f(&w)
-		return []wantEvent{w}
-	}
+	knock := vpcKnockCase
+	field, with := vpcVariants(vpcCustomKnock)
 	cases := []lineCase{
 		{name: "knock", line: vpcCustomKnock, want: []wantEvent{knock}},
 		{name: "NAT gateway: the packet's own source", line: field(7, "10.0.0.5"), want: []wantEvent{knock}},
