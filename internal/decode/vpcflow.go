@@ -162,6 +162,40 @@ func parseVPCHeader(line []byte) (*vpcLayout, error) {
 	return l, nil
 }
 
+// vpcHeaderShaped reports whether line can only be a header: every field
+// is a name (lower-case letters, digits, hyphens, at least one letter).
+// A record cannot be: its start field is all digits. Records may start
+// with a letter too (vpc-id first), so the first byte does not tell.
+func vpcHeaderShaped(line []byte) bool {
+	letter := false
+	for _, c := range line {
+		switch {
+		case c >= 'a' && c <= 'z':
+			letter = true
+		case c == ' ':
+			if !letter {
+				return false
+			}
+			letter = false
+		case c >= '0' && c <= '9', c == '-':
+		default:
+			return false
+		}
+	}
+	return letter
+}
+
+// vpcNameFirst reports whether line starts with a field name (letters and
+// hyphens): before any header, such a line is a header to report on, not
+// a record.
+func vpcNameFirst(line []byte) bool {
+	i := 0
+	for i < len(line) && (line[i] >= 'a' && line[i] <= 'z' || line[i] == '-') {
+		i++
+	}
+	return i > 0 && (i == len(line) || line[i] == ' ')
+}
+
 // splitVPC splits a record on single spaces into f and returns the number
 // of fields found (more than len(f) is reported as len(f)+1).
 func splitVPC(line []byte, f *[vpcMaxFields][]byte) int {
@@ -197,7 +231,7 @@ var _ Decoder = (*vpcFlowDecoder)(nil)
 // with no traffic (NODATA) or with records AWS had to skip (SKIPDATA),
 // yield no event.
 func (d *vpcFlowDecoder) Decode(line []byte, origin event.Origin, dst []event.Event) ([]event.Event, error) {
-	if len(line) > 0 && line[0] >= 'a' && line[0] <= 'z' {
+	if vpcHeaderShaped(line) || (d.custom && d.layout == nil && vpcNameFirst(line)) {
 		if !d.custom {
 			if bytes.Equal(line, vpcFlowHeader) {
 				return dst, nil

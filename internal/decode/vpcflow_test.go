@@ -196,6 +196,15 @@ func TestVPCFlowCustomLayouts(t *testing.T) {
 		t.Error("a format without tcp-flags: the event does not say its TCP flags are unknown")
 	}
 
+	// Records of a format that starts with vpc-id start with a letter.
+	if _, err := d.Decode([]byte("vpc-id srcaddr dstaddr srcport dstport protocol start action"), event.Origin{Index: 3}, nil); err != nil {
+		t.Fatal(err)
+	}
+	evs, err = d.Decode([]byte("vpc-0a1b2c3d4e5f67890 198.51.100.7 10.0.1.25 51514 7000 6 1763806500 REJECT"), event.Origin{Index: 4}, nil)
+	if err != nil || len(evs) != 1 || evs[0].DstPort != 7000 {
+		t.Fatalf("a record that starts with vpc-id: %v, %+v", err, evs)
+	}
+
 	for _, c := range []struct {
 		name, header string
 		err          wantErr
